@@ -1,0 +1,55 @@
+# bakeoff: `make run` does all set-up on a fresh machine and runs the bake-off;
+# `make test` runs the test suite. Both need only Python >= 3.10 and pip.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 5000
+
+# Stage commands call `python`: make it the project's interpreter.
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: setup run repro test test-fast lint ui bench lock clean
+
+setup: $(STAMP)
+
+# requirements.lock pins every package (pip freeze of a working install);
+# pyproject.toml holds the ranges the code needs.
+$(STAMP): requirements.lock pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-deps --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --disable-pip-version-check -e .
+	touch $@
+
+run: setup  ## the whole bake-off on the configured dataset (default: breast_cancer)
+	$(BIN)/dvc exp run
+	@cat reports/leaderboard.md
+	@echo "Next: 'dvc exp show' for experiments, 'dvc plots show' for plots, 'make ui' for MLflow runs."
+
+repro: setup  ## dvc repro (refuses a params.yaml older than conf/)
+	$(BIN)/dvc repro
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+ui: setup  ## MLflow UI over this project's store, on 127.0.0.1
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
+
+bench: setup
+	$(BIN)/python benchmarks/lightning_overhead.py
+
+lock:  ## re-pin: rebuild the lock from a fresh resolve of pyproject.toml's ranges
+	rm -rf /tmp/bakeoff-lock && $(PYTHON) -m venv /tmp/bakeoff-lock
+	/tmp/bakeoff-lock/bin/pip install --quiet "torch==2.13.0" -e ".[dev]"
+	/tmp/bakeoff-lock/bin/pip freeze --all | grep -vE '^(-e |bakeoff)' | sed 's/+cpu//' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

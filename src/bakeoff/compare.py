@@ -1,0 +1,120 @@
+"""Stage `compare`: rank every contestant and name the best classical and best deep model."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bakeoff import plots
+from bakeoff.io import read_json, write_json, write_text
+from bakeoff.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC
+from bakeoff.params import load_params
+from bakeoff.paths import (
+    COMPARISON_PLOT,
+    DATA_CARD,
+    LEADERBOARD_JSON,
+    LEADERBOARD_MD,
+    evaluation_dir,
+    model_dir,
+)
+
+log = logging.getLogger(__name__)
+
+COLUMNS = {
+    "classification": ["accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss"],
+    "regression": ["rmse", "mae", "r2"],
+}
+COST_COLUMNS = ["fit_seconds", "latency_p50_ms", "latency_p95_ms"]
+
+
+def rank_models(rows: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
+    """Best first by the task's primary metric; ties keep the configured order."""
+    metric, higher = PRIMARY_METRIC[task]
+    ranked = sorted(rows, key=lambda r: -r[metric] if higher else r[metric])
+    return [{**row, "rank": i} for i, row in enumerate(ranked, start=1)]
+
+
+def summarize(ranked: list[dict[str, Any]], task: str) -> dict[str, Any]:
+    """Winner, best of each family and the classical model's advantage (positive: classical ahead)."""
+    metric, higher = PRIMARY_METRIC[task]
+    best = {}
+    for row in ranked:
+        best.setdefault(row["family"], row)
+    summary: dict[str, Any] = {"task": task, "metric": metric, "best_model": ranked[0]["model"]}
+    for family in ("classical", "deep"):
+        summary[f"best_{family}"] = best[family]["model"] if family in best else None
+    if "classical" in best and "deep" in best:
+        difference = best["classical"][metric] - best["deep"][metric]
+        summary["classical_advantage"] = difference if higher else -difference
+    return summary
+
+
+def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+    task = summary["task"]
+    columns = ["rank", "model", "family", *COLUMNS[task], *COST_COLUMNS]
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" if c in ("model", "family") else "---:" for c in columns) + "|",
+    ]
+    for row in ranked:
+        cells = [f"{row[c]:.4f}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    metric = summary["metric"]
+    verdict = f"Best model: **{summary['best_model']}** (test {metric})."
+    if "classical_advantage" in summary:
+        advantage = summary["classical_advantage"]
+        leader, other = (
+            (summary["best_classical"], summary["best_deep"]) if advantage >= 0
+            else (summary["best_deep"], summary["best_classical"])
+        )
+        verdict += f" Best classical: {summary['best_classical']}; best deep: {summary['best_deep']};"
+        verdict += f" {leader} leads {other} by {abs(advantage):.4f} {metric} (single test split, no interval)."
+    return "\n".join([verdict, "", *lines, ""])
+
+
+def log_pipeline_run(dataset: str, ranked: list[dict], summary: dict, tracking_uri: str | None) -> str:
+    """One parent run per pipeline run; model runs trained in it become its children."""
+    import mlflow
+
+    from bakeoff import tracking
+
+    tracking.connect(tracking_uri)
+    tracking.use_experiment(dataset)
+    client = mlflow.MlflowClient()
+    with mlflow.start_run(run_name=f"bake-off {dataset}") as parent:
+        mlflow.set_tags({"bakeoff.kind": "pipeline", "bakeoff.dataset": dataset,
+                         "mlflow.source.git.commit": tracking.git_commit()})
+        mlflow.log_params({"models": ",".join(r["model"] for r in ranked), "metric": summary["metric"]})
+        for row in ranked:
+            mlflow.log_metrics({f"{row['model']}/{k}": row[k] for k in HIGHER_IS_BETTER if k in row})
+            run = client.get_run(row["run_id"])
+            if "mlflow.parentRunId" not in run.data.tags:  # trained in this pipeline run
+                client.set_tag(row["run_id"], "mlflow.parentRunId", parent.info.run_id)
+        for path in (LEADERBOARD_JSON, LEADERBOARD_MD, COMPARISON_PLOT):
+            mlflow.log_artifact(str(path))
+    return parent.info.run_id
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    params = load_params()
+    task = read_json(DATA_CARD)["task"]
+    rows = []
+    for name in params.models:
+        result = read_json(evaluation_dir(name) / "metrics.json")
+        result["run_id"] = read_json(model_dir(name) / "train.json")["run_id"]
+        rows.append(result)
+    ranked = rank_models(rows, task)
+    summary = summarize(ranked, task)
+    fields = ["rank", "family", *COLUMNS[task], *COST_COLUMNS, "run_id"]
+    board = {**summary, "models": {r["model"]: {k: r[k] for k in fields if k in r} for r in ranked}}
+    write_json(LEADERBOARD_JSON, board)
+    markdown = leaderboard_markdown(ranked, summary)
+    write_text(LEADERBOARD_MD, markdown)
+    plots.comparison_plot(ranked, summary["metric"], COMPARISON_PLOT)
+    parent = log_pipeline_run(params.data.name, ranked, summary, params.tracking_uri)
+    log.info("leaderboard (MLflow run %s):\n%s", parent, markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Stage `evaluate` (one per model): score the saved model on the frozen test split.
+
+    python -m bakeoff.evaluate <model>
+
+The model is loaded back through `mlflow.pyfunc` and fed raw test rows, so evaluation
+exercises exactly what serving will run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bakeoff import metrics, plots
+from bakeoff.io import read_json, write_json
+from bakeoff.params import EvaluateConfig, load_params
+from bakeoff.paths import DATA_CARD, evaluation_dir, model_dir, split_path
+
+log = logging.getLogger(__name__)
+
+
+def score(task: str, y_true: pd.Series, predictions: pd.DataFrame) -> dict[str, float]:
+    """Test metrics from a pyfunc prediction frame (`prediction`, `proba_<class>` ...)."""
+    if task == "classification":
+        from bakeoff.serving import predict_proba_columns
+
+        proba, classes = predict_proba_columns(predictions)
+        return metrics.classification_metrics(y_true.to_numpy(), proba, np.array(classes))
+    return metrics.regression_metrics(y_true.to_numpy(dtype=float), predictions["prediction"].to_numpy(dtype=float))
+
+
+def time_latency(predict, rows: pd.DataFrame, config: EvaluateConfig, seed: int) -> dict[str, float]:
+    """p50/p95 wall time to predict `latency_rows` rows (drawn with replacement), after a warm-up."""
+    batch = rows.sample(n=config.latency_rows, replace=True, random_state=seed)
+    predict(batch)
+    seconds = []
+    for _ in range(config.latency_repeats):
+        start = time.perf_counter()
+        predict(batch)
+        seconds.append(time.perf_counter() - start)
+    return metrics.latency_summary(seconds)
+
+
+def folder_size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def plot_model(task: str, y_true: pd.Series, predictions: pd.DataFrame, name: str, out: Path) -> list[Path]:
+    if task == "classification":
+        from bakeoff.serving import predict_proba_columns
+
+        proba, classes = predict_proba_columns(predictions)
+        paths = [out / "confusion_matrix.png", out / "roc_curve.png"]
+        plots.confusion_matrix_plot(y_true, predictions["prediction"], classes, name, paths[0])
+        plots.roc_plot(y_true, proba, classes, name, paths[1])
+        return paths
+    path = out / "predicted_vs_true.png"
+    plots.residual_plot(y_true, predictions["prediction"], name, path)
+    return [path]
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="model name: a key of `models` in params.yaml")
+    name = parser.parse_args(argv).model
+
+    params = load_params()
+    card = read_json(DATA_CARD)
+    trained = read_json(model_dir(name) / "train.json")
+    test = pd.read_parquet(split_path("test"))  # raw rows, as ingested
+    y_true = test[card["target"]]
+    features = test.drop(columns=[card["target"]])
+
+    import mlflow
+
+    from bakeoff import tracking
+
+    tracking.connect(params.tracking_uri)
+    model = mlflow.pyfunc.load_model(str(model_dir(name) / "model"))
+    start = time.perf_counter()
+    predictions = model.predict(features)
+    predict_seconds = time.perf_counter() - start
+
+    scores = {
+        **score(card["task"], y_true, predictions),
+        "fit_seconds": trained["fit_seconds"],
+        "predict_seconds": predict_seconds,
+        **time_latency(model.predict, features, params.evaluate, params.seed),
+        "model_size_mb": folder_size_mb(model_dir(name) / "model"),
+    }
+    out = evaluation_dir(name)
+    figures = plot_model(card["task"], y_true, predictions, name, out / "plots")
+    result = {"model": name, "family": trained["family"], "task": card["task"], "test_rows": len(test), **scores}
+    write_json(out / "metrics.json", result)
+
+    # Test figures join the model's own run, which train left FINISHED.
+    with mlflow.start_run(run_id=trained["run_id"]):
+        mlflow.log_metrics({f"test/{k}": v for k, v in scores.items()})
+        for figure in figures:
+            mlflow.log_artifact(str(figure), artifact_path="plots")
+    log.info("%s on %d test rows: %s", name, len(test),
+             ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if k in metrics.HIGHER_IS_BETTER))
+
+
+if __name__ == "__main__":
+    main()

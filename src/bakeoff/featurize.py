@@ -1,0 +1,77 @@
+"""Stage `featurize`: model-agnostic, deterministic feature steps declared in config.
+
+The same steps travel inside every saved model, so a served model takes raw rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from bakeoff.io import read_json, write_parquet
+from bakeoff.params import load_params
+from bakeoff.paths import DATA_CARD, SPLITS, features_path, split_path
+
+log = logging.getLogger(__name__)
+
+
+def _require_columns(frame: pd.DataFrame, columns: list[str], step: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise KeyError(
+            f"featurize step {step}: columns {missing} do not exist; "
+            f"available: {list(frame.columns)}"
+        )
+
+
+def drop_columns(frame: pd.DataFrame, columns: list[str], target: str) -> pd.DataFrame:
+    _require_columns(frame, columns, "drop_columns")
+    if target in columns:
+        raise ValueError(f"featurize step drop_columns: cannot drop the target column {target!r}")
+    return frame.drop(columns=columns)
+
+
+def keep_columns(frame: pd.DataFrame, columns: list[str], target: str) -> pd.DataFrame:
+    _require_columns(frame, columns, "keep_columns")
+    keep = [c for c in frame.columns if c in columns or c == target]
+    return frame[keep]
+
+
+STEPS: dict[str, Callable[[pd.DataFrame, Any, str], pd.DataFrame]] = {
+    "drop_columns": drop_columns,
+    "keep_columns": keep_columns,
+}
+
+
+def parse_step(step: dict[str, Any]) -> tuple[str, Any]:
+    if not isinstance(step, dict) or len(step) != 1:
+        raise ValueError(f"featurize step {step!r} must be a mapping `<step>: <argument>`")
+    (name, argument), = step.items()
+    if name not in STEPS:
+        raise ValueError(f"featurize step {name!r} is unknown; choose from {sorted(STEPS)}")
+    return name, argument
+
+
+def apply_steps(frame: pd.DataFrame, steps: list[dict[str, Any]], target: str) -> pd.DataFrame:
+    """Apply the steps in order; returns a new frame (the input is left untouched)."""
+    for step in steps:
+        name, argument = parse_step(step)
+        frame = STEPS[name](frame, argument, target)
+    return frame.copy()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    params = load_params()
+    target = read_json(DATA_CARD)["target"]
+    for name in SPLITS:
+        frame = apply_steps(pd.read_parquet(split_path(name)), params.featurize_steps, target)
+        write_parquet(features_path(name), frame)
+    log.info("featurized with %d step(s): %d feature columns", len(params.featurize_steps), frame.shape[1] - 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The pipeline's parameters, read from params.yaml once and turned into typed objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PARAMS_FILE = Path("params.yaml")
+TASKS = ("classification", "regression")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str
+    source: dict[str, Any]
+    target: str
+    task: str | None = None  # inferred at ingest when absent
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    test_size: float = 0.2
+    val_size: float = 0.2
+    stratify: bool = True
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    latency_rows: int = 1000
+    latency_repeats: int = 7
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    data: DataConfig
+    split: SplitConfig
+    featurize_steps: list[dict[str, Any]]
+    models: dict[str, dict[str, Any]]  # name -> Hydra config with `_target_`
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    tracking_uri: str | None = None
+
+
+def params_from_mapping(raw: dict[str, Any]) -> Params:
+    """Typed parameters from the composed configuration (params.yaml or a Hydra config)."""
+    data = DataConfig(**raw["data"])
+    if data.task is not None and data.task not in TASKS:
+        raise ValueError(f"data.task must be one of {TASKS} or null, got {data.task!r}")
+    models = dict(raw.get("models") or {})
+    if not models:
+        raise ValueError("no models configured: add `model@models.<name>: <file>` to conf/config.yaml")
+    return Params(
+        seed=int(raw["seed"]),
+        data=data,
+        split=SplitConfig(**raw.get("split", {})),
+        featurize_steps=list((raw.get("featurize") or {}).get("steps") or []),
+        models=models,
+        evaluate=EvaluateConfig(**raw.get("evaluate", {})),
+        tracking_uri=(raw.get("mlflow") or {}).get("tracking_uri"),
+    )
+
+
+def read_params_file(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc exp run` (it composes conf/ into it)")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    return params_from_mapping(read_params_file(path))

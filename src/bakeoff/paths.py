@@ -1,0 +1,55 @@
+"""Where the project and its pipeline files live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# `dvc exp run --queue` runs stages in throw-away copies under <root>/.dvc/tmp/exps/;
+# anything that must outlive the run (the MLflow store) belongs to the real root.
+_QUEUE_WORKSPACE_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
+
+
+def find_workspace(start: Path | None = None) -> Path:
+    """The folder holding dvc.yaml: the current workspace, a queued copy included."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file():
+            return folder
+    raise FileNotFoundError(f"no dvc.yaml in {here} or any parent: run bakeoff from the project")
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The real project root, also when running inside a queued experiment's copy."""
+    workspace = find_workspace(start)
+    text = str(workspace)
+    if _QUEUE_WORKSPACE_MARKER in text:
+        return Path(text.split(_QUEUE_WORKSPACE_MARKER)[0])
+    return workspace
+
+
+RAW_DATASET = Path("data/raw/dataset.parquet")
+DATA_CARD = Path("data/raw/data_card.json")
+CONFIG_CHECK = Path("data/interim/config_check.json")
+SPLITS = ("train", "val", "test")
+
+
+def split_path(split: str) -> Path:
+    return Path("data/interim") / f"{split}.parquet"
+
+
+def features_path(split: str) -> Path:
+    return Path("data/processed") / f"{split}.parquet"
+
+
+def model_dir(name: str) -> Path:
+    return Path("data/models") / name
+
+
+def evaluation_dir(name: str) -> Path:
+    return Path("reports/evaluate") / name
+
+
+LEADERBOARD_JSON = Path("reports/leaderboard.json")
+LEADERBOARD_MD = Path("reports/leaderboard.md")
+COMPARISON_PLOT = Path("reports/comparison.png")

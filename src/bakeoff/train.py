@@ -1,0 +1,130 @@
+"""Stage `train` (one per model, via DVC's matrix): fit a contestant and log it to MLflow.
+
+    python -m bakeoff.train <model>       # <model> is a key of `models` in params.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from bakeoff.io import read_json, write_json
+from bakeoff.models import build_model
+from bakeoff.params import Params, load_params
+from bakeoff.paths import DATA_CARD, features_path, model_dir, split_path
+
+log = logging.getLogger(__name__)
+
+
+def split_xy(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    return frame.drop(columns=[target]), frame[target]
+
+
+def fit_model(config: dict[str, Any], *, task: str, train: pd.DataFrame, val: pd.DataFrame, target: str):
+    """Build the configured model and fit it; returns the model and the fit's wall time (s).
+
+    Separate from the stage so that the same model can be fitted again (folds, seeds, fractions).
+    """
+    model = build_model(config, task)
+    X, y = split_xy(train, target)
+    X_val, y_val = split_xy(val, target)
+    start = time.perf_counter()
+    model.fit(X, y, X_val=X_val, y_val=y_val)
+    return model, time.perf_counter() - start
+
+
+def run_config(params: Params, name: str) -> dict[str, Any]:
+    """What this model's run depends on, logged as its params and as an artifact."""
+    return {
+        "model": params.models[name],
+        "data": {"name": params.data.name, "target": params.data.target, "task": params.data.task},
+        "split": vars(params.split),
+        "featurize": {"steps": params.featurize_steps},
+        "seed": params.seed,
+    }
+
+
+def log_history(run_id: str, history: list[dict[str, float]]) -> None:
+    """Per-epoch curves of a network, in one batched request."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(key, float(value), now, int(row["epoch"]))
+        for row in history
+        for key, value in row.items()
+        if key != "epoch"
+    ]
+    for start in range(0, len(metrics), 1000):  # MLflow caps a batch at 1000 metrics
+        mlflow.MlflowClient().log_batch(run_id, metrics=metrics[start : start + 1000])
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="model name: a key of `models` in params.yaml")
+    name = parser.parse_args(argv).model
+
+    params = load_params()
+    if name not in params.models:
+        raise SystemExit(f"model {name!r} is not in the line-up; configured: {sorted(params.models)}")
+    card = read_json(DATA_CARD)
+    target, task = card["target"], card["task"]
+    train = pd.read_parquet(features_path("train"))
+    val = pd.read_parquet(features_path("val"))
+
+    import mlflow
+
+    from bakeoff import tracking
+    from bakeoff.serving import ServedModel, save_served_model
+
+    tracking.connect(params.tracking_uri)
+    tracking.use_experiment(params.data.name)
+    config = run_config(params, name)
+    out = model_dir(name)
+    shutil.rmtree(out, ignore_errors=True)
+    with mlflow.start_run(run_name=name) as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_params(tracking.flatten(config))
+        mlflow.log_text(yaml.safe_dump(config, sort_keys=False), "config.yaml")
+        model, fit_seconds = fit_model(params.models[name], task=task, train=train, val=val, target=target)
+        mlflow.set_tags(tracking.run_tags(
+            dataset=params.data.name, data_hash=card["content_hash"], model=name, family=model.family,
+        ))
+        history = getattr(model.estimator, "history_", None)
+        if history:
+            log_history(run.info.run_id, history)
+        mlflow.log_metric("fit_seconds", fit_seconds)
+
+        served = ServedModel(model=model, steps=params.featurize_steps, target=target)
+        # The input example is raw rows as ingested, which is what the model must accept.
+        example = pd.read_parquet(split_path("train")).head(5)
+        save_served_model(served, out / "model", example, Path(tmp))
+        mlflow.log_artifacts(str(out / "model"), artifact_path="model")
+        info = {
+            "model": name,
+            "family": model.family,
+            "task": task,
+            "run_id": run.info.run_id,
+            "experiment_id": run.info.experiment_id,
+            "model_uri": f"runs:/{run.info.run_id}/model",
+            "fit_seconds": fit_seconds,
+            **model.describe(),
+        }
+        if history:
+            info["epochs"] = len(history)
+            info["best_epoch"] = int(model.estimator.best_epoch_)
+        write_json(out / "train.json", info)
+    log.info("trained %s (%s) in %.2f s, run %s", name, model.family, fit_seconds, run.info.run_id)
+
+
+if __name__ == "__main__":
+    main()
