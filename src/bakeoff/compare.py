@@ -101,9 +101,9 @@ def main() -> None:
     task = read_json(DATA_CARD)["task"]
     rows = []
     for name in params.models:
-        result = read_json(evaluation_dir(name) / "metrics.json")
-        result["run_id"] = read_json(model_dir(name) / "train.json")["run_id"]
-        rows.append(result)
+        trained = read_json(model_dir(name) / "train.json")
+        scores = read_json(evaluation_dir(name) / "metrics.json")
+        rows.append({"model": name, "family": trained["family"], "run_id": trained["run_id"], **scores})
     ranked = rank_models(rows, task)
     summary = summarize(ranked, task)
     fields = ["rank", "family", *COLUMNS[task], *COST_COLUMNS, "run_id"]

@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     out = evaluation_dir(name)
     figures = plot_model(card["task"], y_true, predictions, name, out / "plots")
-    result = {"model": name, "family": trained["family"], "task": card["task"], "test_rows": len(test), **scores}
-    write_json(out / "metrics.json", result)
+    write_json(out / "metrics.json", {"test_rows": len(test), **scores})
 
     # Test figures join the model's own run, which train left FINISHED.
     with mlflow.start_run(run_id=trained["run_id"]):

@@ -7,6 +7,7 @@ per class.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,13 @@ def save_served_model(served: ServedModel, path: Path, example: pd.DataFrame, wo
     artifact = workdir / MODEL_ARTIFACT
     joblib.dump(served, artifact)
     example = example.drop(columns=[served.target], errors="ignore")
-    signature = mlflow.models.infer_signature(example, served.predict_frame(example))
+    with warnings.catch_warnings():
+        # The hint is about integer columns and missing values; predictions have none.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = mlflow.models.infer_signature(example, served.predict_frame(example))
     mlflow.pyfunc.save_model(
         path,
-        python_model=BakeoffPyfunc(),
+        python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
         artifacts={"model": str(artifact)},
         signature=signature,
         input_example=example,

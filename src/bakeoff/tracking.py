@@ -32,6 +32,8 @@ def tracking_uri(configured: str | None = None) -> str:
 
 def connect(configured: str | None = None) -> str:
     """Point mlflow at the store, creating and migrating it once if it is new."""
+    # Progress bars from artifact transfers clutter `dvc repro` logs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     uri = tracking_uri(configured)

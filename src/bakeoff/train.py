@@ -68,37 +68,34 @@ def log_history(run_id: str, history: list[dict[str, float]]) -> None:
         mlflow.MlflowClient().log_batch(run_id, metrics=metrics[start : start + 1000])
 
 
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="model name: a key of `models` in params.yaml")
-    name = parser.parse_args(argv).model
+def train_and_log(
+    params: Params, name: str, config: dict[str, Any], *, card: dict[str, Any],
+    train: pd.DataFrame, val: pd.DataFrame, out: Path, tags: dict[str, str] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Fit one model inside an MLflow run, save it to `out` and log it there too.
 
-    params = load_params()
-    if name not in params.models:
-        raise SystemExit(f"model {name!r} is not in the line-up; configured: {sorted(params.models)}")
-    card = read_json(DATA_CARD)
-    target, task = card["target"], card["task"]
-    train = pd.read_parquet(features_path("train"))
-    val = pd.read_parquet(features_path("val"))
-
+    Shared by the pipeline's train stage and the Hydra sweep app. The run ends FINISHED,
+    or FAILED if anything raises. Returns the fitted model and what the run recorded.
+    """
     import mlflow
 
     from bakeoff import tracking
     from bakeoff.serving import ServedModel, save_served_model
 
+    target, task = card["target"], card["task"]
     tracking.connect(params.tracking_uri)
     tracking.use_experiment(params.data.name)
-    config = run_config(params, name)
-    out = model_dir(name)
+    logged = {**run_config(params, name), "model": config}
     shutil.rmtree(out, ignore_errors=True)
     with mlflow.start_run(run_name=name) as run, tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_params(tracking.flatten(config))
-        mlflow.log_text(yaml.safe_dump(config, sort_keys=False), "config.yaml")
-        model, fit_seconds = fit_model(params.models[name], task=task, train=train, val=val, target=target)
-        mlflow.set_tags(tracking.run_tags(
-            dataset=params.data.name, data_hash=card["content_hash"], model=name, family=model.family,
-        ))
+        mlflow.log_params(tracking.flatten(logged))
+        mlflow.log_text(yaml.safe_dump(logged, sort_keys=False), "config.yaml")
+        model, fit_seconds = fit_model(config, task=task, train=train, val=val, target=target)
+        mlflow.set_tags({
+            **tracking.run_tags(dataset=params.data.name, data_hash=card["content_hash"],
+                                model=name, family=model.family),
+            **(tags or {}),
+        })
         history = getattr(model.estimator, "history_", None)
         if history:
             log_history(run.info.run_id, history)
@@ -124,6 +121,25 @@ def main(argv: list[str] | None = None) -> None:
             info["best_epoch"] = int(model.estimator.best_epoch_)
         write_json(out / "train.json", info)
     log.info("trained %s (%s) in %.2f s, run %s", name, model.family, fit_seconds, run.info.run_id)
+    return model, info
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="model name: a key of `models` in params.yaml")
+    name = parser.parse_args(argv).model
+
+    params = load_params()
+    if name not in params.models:
+        raise SystemExit(f"model {name!r} is not in the line-up; configured: {sorted(params.models)}")
+    train_and_log(
+        params, name, params.models[name],
+        card=read_json(DATA_CARD),
+        train=pd.read_parquet(features_path("train")),
+        val=pd.read_parquet(features_path("val")),
+        out=model_dir(name),
+    )
 
 
 if __name__ == "__main__":
