@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny generated tables, and the project's root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def mixed_frame() -> pd.DataFrame:
+    """60 rows: numeric (with NaN), categorical (with NaN), an all-NaN column, binary target."""
+    rng = np.random.default_rng(0)
+    n = 60
+    x1 = rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n).astype(object)
+    colour[:3] = None
+    frame = pd.DataFrame({
+        "x1": x1,
+        "x2": np.where(np.arange(n) % 7 == 0, np.nan, rng.normal(size=n)),
+        "colour": colour,
+        "empty": np.full(n, np.nan),
+        "target": np.where(x1 + (colour == "red") > 0.3, "yes", "no"),
+    })
+    return frame
+
+
+@pytest.fixture
+def regression_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    n = 80
+    X = rng.normal(size=(n, 3))
+    return pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": 3 * X[:, 0] - X[:, 1] + 0.1 * rng.normal(size=n)})

@@ -1,0 +1,80 @@
+"""The configuration: conf/ composes, params.yaml matches it, every model instantiates."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bakeoff.config import check_params, compose_conf, diff_configs
+from bakeoff.models import build_model
+from bakeoff.models.tabular import TabularModel
+from bakeoff.params import params_from_mapping
+from conftest import PROJECT_ROOT
+
+CONF = PROJECT_ROOT / "conf"
+MODEL_FILES = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+
+
+def test_committed_params_match_conf():
+    assert check_params(CONF, PROJECT_ROOT / "params.yaml") == []
+
+
+def test_diff_configs_names_keys():
+    expected = {"a": 1, "m": {"lr": 0.1, "x": 1}}
+    actual = {"a": 1, "m": {"lr": 0.2}, "extra": 0}
+    assert diff_configs(expected, actual) == [
+        "extra: in params.yaml but not in conf/",
+        "m.lr: conf/ has 0.1, params.yaml has 0.2",
+        "m.x: in conf/ but missing from params.yaml",
+    ]
+
+
+def test_stale_params_are_detected(tmp_path):
+    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    params["models"]["mlp"]["lr"] = 0.5
+    stale = tmp_path / "params.yaml"
+    stale.write_text(yaml.safe_dump(params))
+    assert check_params(CONF, stale) == ["models.mlp.lr: conf/ has 0.001, params.yaml has 0.5"]
+
+
+@pytest.mark.parametrize("name", MODEL_FILES)
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_every_model_config_composes_and_instantiates(name, task):
+    config = compose_conf(CONF, [f"model@models.{name}={name}"])["models"][name]
+    model = build_model(config, task)
+    assert isinstance(model, TabularModel)
+    assert model.task == task
+
+
+def test_overrides_reach_the_typed_params():
+    params = params_from_mapping(compose_conf(CONF, ["seed=7", "models.random_forest.n_estimators=5"]))
+    assert params.seed == 7
+    assert params.models["random_forest"]["n_estimators"] == 5
+    assert params.models["random_forest"]["random_state"] == 7  # one seed, passed everywhere
+    assert params.models["mlp"]["trainer"]["accelerator"] == "auto"
+
+
+def test_unknown_model_target_fails_clearly():
+    with pytest.raises(Exception, match="no_such_factory"):
+        build_model({"_target_": "bakeoff.models.classical.no_such_factory"}, "classification")
+
+
+def test_importing_the_package_and_training_classical_models_skips_torch():
+    code = (
+        "import sys, pandas as pd, numpy as np\n"
+        "import bakeoff, bakeoff.train, bakeoff.evaluate, bakeoff.compare, bakeoff.serving\n"
+        "from bakeoff.config import compose_conf\n"
+        "from bakeoff.models import build_model\n"
+        f"cfg = compose_conf(__import__('pathlib').Path({str(CONF)!r}))\n"
+        "X = pd.DataFrame({'a': np.arange(40.0), 'b': np.arange(40.0) % 3})\n"
+        "y = (X.a > 20).astype(int)\n"
+        "for name, c in cfg['models'].items():\n"
+        "    if c['_target_'].startswith('bakeoff.models.classical'):\n"
+        "        build_model(c, 'classification').fit(X, y).predict(X)\n"
+        "heavy = sorted(m for m in ('torch', 'lightning') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]

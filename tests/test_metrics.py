@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from bakeoff.metrics import classification_metrics, latency_summary, regression_metrics
+
+
+def test_binary_classification_metrics():
+    y = np.array([0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])
+    scores = classification_metrics(y, proba, np.array([0, 1]))
+    assert scores["accuracy"] == pytest.approx(0.75)
+    assert scores["balanced_accuracy"] == pytest.approx(0.75)
+    assert scores["f1"] == pytest.approx(0.8)
+    assert scores["roc_auc"] == pytest.approx(1.0)
+    assert scores["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.8, 0.7])))
+
+
+def test_labels_compare_as_strings():
+    proba = np.array([[0.2, 0.8], [0.7, 0.3]])
+    assert classification_metrics(np.array([1, 0]), proba, np.array(["0", "1"]))["accuracy"] == 1.0
+
+
+def test_multiclass_metrics():
+    y = np.array(["a", "b", "c", "c"])
+    proba = np.eye(3)[[0, 1, 2, 0]] * 0.9 + 0.1 / 3
+    scores = classification_metrics(y, proba, np.array(["a", "b", "c"]))
+    assert scores["accuracy"] == pytest.approx(0.75)
+    assert 0 < scores["roc_auc"] <= 1
+
+
+def test_regression_metrics():
+    scores = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
+    assert scores["rmse"] == pytest.approx(np.sqrt(4 / 3))
+    assert scores["mae"] == pytest.approx(2 / 3)
+    assert scores["r2"] == pytest.approx(1 - 4 / 2)
+
+
+def test_latency_summary_in_ms():
+    summary = latency_summary([0.010] * 19 + [0.100])
+    assert summary["latency_p50_ms"] == pytest.approx(10.0)
+    assert summary["latency_p95_ms"] > 10.0

@@ -1,0 +1,137 @@
+"""End to end: the real DVC pipeline on the embedded dataset, in a temporary copy of the project."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+# Small but real: fewer epochs and trees than the defaults.
+QUICK = ["-S", "models.mlp.max_epochs=30", "-S", "models.random_forest.n_estimators=100"]
+MODELS = ["dummy", "logreg", "random_forest", "hist_gradient_boosting", "mlp"]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    for key in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+        env[key] = "bakeoff tests"
+    for key in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        env[key] = "tests@bakeoff.invalid"
+    return env
+
+
+def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=project, env=_env(), capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def stages_run(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A git + DVC copy of the project's files (committed or not), after one pipeline run."""
+    root = tmp_path_factory.mktemp("bakeoff") / "project"
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    for name in files:
+        source = PROJECT_ROOT / name
+        if name.startswith(("data/", "reports/")) or not source.is_file():
+            continue  # results of the developer's own runs stay behind
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, root / name)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    run(root, "git", "init", "-q", "-b", "main")
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-q", "-m", "copy")
+    result = run(root, "dvc", "exp", "run", *QUICK)
+    assert stages_run(result.stdout)[:4] == ["config", "ingest", "split", "featurize"]
+    return root
+
+
+def test_outputs_exist_and_every_model_beats_dummy(project):
+    for name in ("data/raw/dataset.parquet", "data/raw/data_card.json", "data/processed/test.parquet",
+                 "reports/leaderboard.md", "reports/comparison.png"):
+        assert (project / name).is_file(), name
+    board = json.loads((project / "reports/leaderboard.json").read_text())
+    assert set(board["models"]) == set(MODELS)
+    assert board["best_classical"] in MODELS and board["best_deep"] == "mlp"
+    dummy = board["models"]["dummy"]["accuracy"]
+    for name in MODELS[1:]:
+        assert board["models"][name]["accuracy"] > dummy + 0.2, name
+        assert (project / f"reports/evaluate/{name}/plots/roc_curve.png").is_file()
+        assert board["models"][name]["latency_p95_ms"] >= board["models"][name]["latency_p50_ms"] > 0
+
+
+def test_one_finished_run_per_model_loads_from_mlflow(project):
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("breast_cancer")
+    runs = client.search_runs([experiment.experiment_id], "tags.`bakeoff.model` != ''")
+    assert sorted(r.data.tags["bakeoff.model"] for r in runs) == sorted(MODELS)
+    parent = client.search_runs([experiment.experiment_id], "tags.`bakeoff.kind` = 'pipeline'")
+    assert len(parent) == 1 and parent[0].info.status == "FINISHED"
+    raw = pd.read_parquet(project / "data/raw/dataset.parquet").head(20)
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        assert r.data.tags["mlflow.parentRunId"] == parent[0].info.run_id
+        assert "test/accuracy" in r.data.metrics and r.data.params["model._target_"]
+        assert r.data.tags["bakeoff.data_hash"] and r.data.tags["hardware.cpu"]
+        predictions = mlflow.pyfunc.load_model(f"runs:/{r.info.run_id}/model").predict(raw)
+        assert len(predictions) == 20 and {"prediction", "proba_0", "proba_1"} <= set(predictions.columns)
+    mlp = next(r for r in runs if r.data.tags["bakeoff.model"] == "mlp")
+    assert len(client.get_metric_history(mlp.info.run_id, "val/loss")) > 1  # per-epoch curve
+
+
+def test_second_run_is_a_noop_and_exp_show_lists_metrics(project):
+    result = run(project, "dvc", "repro")
+    assert stages_run(result.stdout) == []
+    assert "Data and pipelines are up to date" in run(project, "dvc", "status").stdout
+    shown = run(project, "dvc", "exp", "show", "--json").stdout
+    assert "reports/leaderboard.json" in shown and "accuracy" in shown
+
+
+def test_conf_edit_then_repro_stops_and_exp_run_retrains_that_model_alone(project):
+    conf = project / "conf/model/logreg.yaml"
+    conf.write_text(conf.read_text().replace("C: 1.0", "C: 0.5"))
+    stale = run(project, "dvc", "repro", check=False)
+    assert stale.returncode != 0
+    assert "models.logreg.C: conf/ has 0.5, params.yaml has 1.0" in stale.stderr + stale.stdout
+    assert "dvc exp run" in stale.stderr + stale.stdout
+    assert stages_run(stale.stdout) == ["config"]
+
+    result = run(project, "dvc", "exp", "run", *QUICK)
+    trained = [s for s in stages_run(result.stdout) if s.startswith(("train", "evaluate"))]
+    assert trained == ["train@logreg", "evaluate@logreg"]
+    assert "compare" in stages_run(result.stdout)
+
+
+def test_hydra_multirun_grid_logs_each_job(project):
+    result = run(project, "python", "-m", "bakeoff.sweep", "-m", "model=mlp",
+                 "model.lr=1e-3,3e-3", "model.dropout=0,0.1", "model.max_epochs=3")
+    assert result.stderr.count("validation accuracy") == 4 or result.stdout.count("validation accuracy") == 4
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("breast_cancer")
+    runs = client.search_runs([experiment.experiment_id], "tags.`bakeoff.sweep` != ''")
+    assert len(runs) == 4
+    assert {(r.data.params["model.lr"], r.data.params["model.dropout"]) for r in runs} == {
+        ("0.001", "0"), ("0.001", "0.1"), ("0.003", "0"), ("0.003", "0.1")}
+    assert all(r.info.status == "FINISHED" and "val/accuracy" in r.data.metrics for r in runs)
