@@ -41,7 +41,7 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
 
 ui: setup  ## MLflow UI over this project's store, on 127.0.0.1
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT) --workers 1
 
 bench: setup
 	$(BIN)/python benchmarks/lightning_overhead.py

@@ -19,13 +19,15 @@ def mixed_frame() -> pd.DataFrame:
     x1 = rng.normal(size=n)
     colour = rng.choice(["red", "green", "blue"], size=n).astype(object)
     colour[:3] = None
-    frame = pd.DataFrame({
-        "x1": x1,
-        "x2": np.where(np.arange(n) % 7 == 0, np.nan, rng.normal(size=n)),
-        "colour": colour,
-        "empty": np.full(n, np.nan),
-        "target": np.where(x1 + (colour == "red") > 0.3, "yes", "no"),
-    })
+    frame = pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": np.where(np.arange(n) % 7 == 0, np.nan, rng.normal(size=n)),
+            "colour": colour,
+            "empty": np.full(n, np.nan),
+            "target": np.where(x1 + (colour == "red") > 0.3, "yes", "no"),
+        }
+    )
     return frame
 
 
@@ -34,4 +36,11 @@ def regression_frame() -> pd.DataFrame:
     rng = np.random.default_rng(1)
     n = 80
     X = rng.normal(size=(n, 3))
-    return pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": 3 * X[:, 0] - X[:, 1] + 0.1 * rng.normal(size=n)})
+    return pd.DataFrame(
+        {
+            "a": X[:, 0],
+            "b": X[:, 1],
+            "c": X[:, 2],
+            "y": 3 * X[:, 0] - X[:, 1] + 0.1 * rng.normal(size=n),
+        }
+    )

@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -49,7 +48,9 @@ def test_every_model_config_composes_and_instantiates(name, task):
 
 
 def test_overrides_reach_the_typed_params():
-    params = params_from_mapping(compose_conf(CONF, ["seed=7", "models.random_forest.n_estimators=5"]))
+    params = params_from_mapping(
+        compose_conf(CONF, ["seed=7", "models.random_forest.n_estimators=5"])
+    )
     assert params.seed == 7
     assert params.models["random_forest"]["n_estimators"] == 5
     assert params.models["random_forest"]["random_state"] == 7  # one seed, passed everywhere
@@ -76,5 +77,7 @@ def test_importing_the_package_and_training_classical_models_skips_torch():
         "heavy = sorted(m for m in ('torch', 'lightning') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
     assert result.returncode == 0, result.stderr[-2000:]

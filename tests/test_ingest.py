@@ -23,7 +23,9 @@ def test_content_hash_tracks_values_and_dtypes():
 
 
 def test_read_sklearn_renames_target():
-    data = DataConfig(name="bc", source={"kind": "sklearn", "name": "breast_cancer"}, target="label")
+    data = DataConfig(
+        name="bc", source={"kind": "sklearn", "name": "breast_cancer"}, target="label"
+    )
     frame = read_source(data)
     assert frame.shape == (569, 31)
     assert "label" in frame.columns and "target" not in frame.columns
@@ -39,6 +41,11 @@ def test_unknown_source_kind_and_dataset_are_named():
 def test_describe(mixed_frame):
     card = describe(mixed_frame, DataConfig(name="m", source={}, target="target"), "classification")
     assert card["rows"] == 60 and card["columns"] == 5
-    assert card["features"] == {"x1": "numeric", "x2": "numeric", "colour": "categorical", "empty": "numeric"}
+    assert card["features"] == {
+        "x1": "numeric",
+        "x2": "numeric",
+        "colour": "categorical",
+        "empty": "numeric",
+    }
     assert sum(card["target_distribution"].values()) == 60
     assert card["missing_values"]["empty"] == 60

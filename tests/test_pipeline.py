@@ -34,9 +34,13 @@ def _env() -> dict[str, str]:
 
 
 def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=project, env=_env(), capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        args, cwd=project, env=_env(), capture_output=True, text=True, timeout=900
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -50,7 +54,10 @@ def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bakeoff") / "project"
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in files:
         source = PROJECT_ROOT / name
@@ -68,8 +75,13 @@ def project(tmp_path_factory) -> Path:
 
 
 def test_outputs_exist_and_every_model_beats_dummy(project):
-    for name in ("data/raw/dataset.parquet", "data/raw/data_card.json", "data/processed/test.parquet",
-                 "reports/leaderboard.md", "reports/comparison.png"):
+    for name in (
+        "data/raw/dataset.parquet",
+        "data/raw/data_card.json",
+        "data/processed/test.parquet",
+        "reports/leaderboard.md",
+        "reports/comparison.png",
+    ):
         assert (project / name).is_file(), name
     board = json.loads((project / "reports/leaderboard.json").read_text())
     assert set(board["models"]) == set(MODELS)
@@ -78,7 +90,9 @@ def test_outputs_exist_and_every_model_beats_dummy(project):
     for name in MODELS[1:]:
         assert board["models"][name]["accuracy"] > dummy + 0.2, name
         assert (project / f"reports/evaluate/{name}/plots/roc_curve.png").is_file()
-        assert board["models"][name]["latency_p95_ms"] >= board["models"][name]["latency_p50_ms"] > 0
+        assert (
+            board["models"][name]["latency_p95_ms"] >= board["models"][name]["latency_p50_ms"] > 0
+        )
 
 
 def test_one_finished_run_per_model_loads_from_mlflow(project):
@@ -96,7 +110,9 @@ def test_one_finished_run_per_model_loads_from_mlflow(project):
         assert "test/accuracy" in r.data.metrics and r.data.params["model._target_"]
         assert r.data.tags["bakeoff.data_hash"] and r.data.tags["hardware.cpu"]
         predictions = mlflow.pyfunc.load_model(f"runs:/{r.info.run_id}/model").predict(raw)
-        assert len(predictions) == 20 and {"prediction", "proba_0", "proba_1"} <= set(predictions.columns)
+        assert len(predictions) == 20 and {"prediction", "proba_0", "proba_1"} <= set(
+            predictions.columns
+        )
     mlp = next(r for r in runs if r.data.tags["bakeoff.model"] == "mlp")
     assert len(client.get_metric_history(mlp.info.run_id, "val/loss")) > 1  # per-epoch curve
 
@@ -125,13 +141,29 @@ def test_conf_edit_then_repro_stops_and_exp_run_retrains_that_model_alone(projec
 
 
 def test_hydra_multirun_grid_logs_each_job(project):
-    result = run(project, "python", "-m", "bakeoff.sweep", "-m", "model=mlp",
-                 "model.lr=1e-3,3e-3", "model.dropout=0,0.1", "model.max_epochs=3")
-    assert result.stderr.count("validation accuracy") == 4 or result.stdout.count("validation accuracy") == 4
+    result = run(
+        project,
+        "python",
+        "-m",
+        "bakeoff.sweep",
+        "-m",
+        "model=mlp",
+        "model.lr=1e-3,3e-3",
+        "model.dropout=0,0.1",
+        "model.max_epochs=3",
+    )
+    assert (
+        result.stderr.count("validation accuracy") == 4
+        or result.stdout.count("validation accuracy") == 4
+    )
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("breast_cancer")
     runs = client.search_runs([experiment.experiment_id], "tags.`bakeoff.sweep` != ''")
     assert len(runs) == 4
     assert {(r.data.params["model.lr"], r.data.params["model.dropout"]) for r in runs} == {
-        ("0.001", "0"), ("0.001", "0.1"), ("0.003", "0"), ("0.003", "0.1")}
+        ("0.001", "0"),
+        ("0.001", "0.1"),
+        ("0.003", "0"),
+        ("0.003", "0.1"),
+    }
     assert all(r.info.status == "FINISHED" and "val/accuracy" in r.data.metrics for r in runs)

@@ -6,8 +6,13 @@ from bakeoff.split import split_frame
 
 
 def test_shares_disjoint_and_stratified(mixed_frame):
-    parts = split_frame(mixed_frame, target="target", task="classification",
-                        config=SplitConfig(test_size=0.2, val_size=0.2), seed=0)
+    parts = split_frame(
+        mixed_frame,
+        target="target",
+        task="classification",
+        config=SplitConfig(test_size=0.2, val_size=0.2),
+        seed=0,
+    )
     sizes = {k: len(v) for k, v in parts.items()}
     assert sizes == {"train": 36, "val": 12, "test": 12}
     indexes = [set(v.index) for v in parts.values()]
@@ -34,11 +39,18 @@ def test_class_too_small_for_stratified_split_is_named():
 
 
 def test_regression_is_not_stratified(regression_frame):
-    parts = split_frame(regression_frame, target="y", task="regression", config=SplitConfig(), seed=0)
+    parts = split_frame(
+        regression_frame, target="y", task="regression", config=SplitConfig(), seed=0
+    )
     assert sum(len(p) for p in parts.values()) == len(regression_frame)
 
 
 def test_shares_must_leave_training_rows(mixed_frame):
     with pytest.raises(ValueError, match="leave rows for training"):
-        split_frame(mixed_frame, target="target", task="classification",
-                    config=SplitConfig(test_size=0.5, val_size=0.5), seed=0)
+        split_frame(
+            mixed_frame,
+            target="target",
+            task="classification",
+            config=SplitConfig(test_size=0.5, val_size=0.5),
+            seed=0,
+        )

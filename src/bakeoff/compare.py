@@ -57,22 +57,30 @@ def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) 
         "|" + "|".join("---" if c in ("model", "family") else "---:" for c in columns) + "|",
     ]
     for row in ranked:
-        cells = [f"{row[c]:.4f}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns]
+        cells = [
+            f"{row[c]:.4f}" if isinstance(row.get(c), float) else str(row.get(c, ""))
+            for c in columns
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     metric = summary["metric"]
     verdict = f"Best model: **{summary['best_model']}** (test {metric})."
     if "classical_advantage" in summary:
         advantage = summary["classical_advantage"]
         leader, other = (
-            (summary["best_classical"], summary["best_deep"]) if advantage >= 0
+            (summary["best_classical"], summary["best_deep"])
+            if advantage >= 0
             else (summary["best_deep"], summary["best_classical"])
         )
-        verdict += f" Best classical: {summary['best_classical']}; best deep: {summary['best_deep']};"
+        verdict += (
+            f" Best classical: {summary['best_classical']}; best deep: {summary['best_deep']};"
+        )
         verdict += f" {leader} leads {other} by {abs(advantage):.4f} {metric} (single test split, no interval)."
     return "\n".join([verdict, "", *lines, ""])
 
 
-def log_pipeline_run(dataset: str, ranked: list[dict], summary: dict, tracking_uri: str | None) -> str:
+def log_pipeline_run(
+    dataset: str, ranked: list[dict], summary: dict, tracking_uri: str | None
+) -> str:
     """One parent run per pipeline run; model runs trained in it become its children."""
     import mlflow
 
@@ -82,11 +90,20 @@ def log_pipeline_run(dataset: str, ranked: list[dict], summary: dict, tracking_u
     tracking.use_experiment(dataset)
     client = mlflow.MlflowClient()
     with mlflow.start_run(run_name=f"bake-off {dataset}") as parent:
-        mlflow.set_tags({"bakeoff.kind": "pipeline", "bakeoff.dataset": dataset,
-                         "mlflow.source.git.commit": tracking.git_commit()})
-        mlflow.log_params({"models": ",".join(r["model"] for r in ranked), "metric": summary["metric"]})
+        mlflow.set_tags(
+            {
+                "bakeoff.kind": "pipeline",
+                "bakeoff.dataset": dataset,
+                "mlflow.source.git.commit": tracking.git_commit(),
+            }
+        )
+        mlflow.log_params(
+            {"models": ",".join(r["model"] for r in ranked), "metric": summary["metric"]}
+        )
         for row in ranked:
-            mlflow.log_metrics({f"{row['model']}/{k}": row[k] for k in HIGHER_IS_BETTER if k in row})
+            mlflow.log_metrics(
+                {f"{row['model']}/{k}": row[k] for k in HIGHER_IS_BETTER if k in row}
+            )
             run = client.get_run(row["run_id"])
             if "mlflow.parentRunId" not in run.data.tags:  # trained in this pipeline run
                 client.set_tag(row["run_id"], "mlflow.parentRunId", parent.info.run_id)
@@ -103,7 +120,9 @@ def main() -> None:
     for name in params.models:
         trained = read_json(model_dir(name) / "train.json")
         scores = read_json(evaluation_dir(name) / "metrics.json")
-        rows.append({"model": name, "family": trained["family"], "run_id": trained["run_id"], **scores})
+        rows.append(
+            {"model": name, "family": trained["family"], "run_id": trained["run_id"], **scores}
+        )
     ranked = rank_models(rows, task)
     summary = summarize(ranked, task)
     fields = ["rank", "family", *COLUMNS[task], *COST_COLUMNS, "run_id"]

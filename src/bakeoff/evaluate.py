@@ -31,10 +31,14 @@ def score(task: str, y_true: pd.Series, predictions: pd.DataFrame) -> dict[str, 
 
         proba, classes = predict_proba_columns(predictions)
         return metrics.classification_metrics(y_true.to_numpy(), proba, np.array(classes))
-    return metrics.regression_metrics(y_true.to_numpy(dtype=float), predictions["prediction"].to_numpy(dtype=float))
+    return metrics.regression_metrics(
+        y_true.to_numpy(dtype=float), predictions["prediction"].to_numpy(dtype=float)
+    )
 
 
-def time_latency(predict, rows: pd.DataFrame, config: EvaluateConfig, seed: int) -> dict[str, float]:
+def time_latency(
+    predict, rows: pd.DataFrame, config: EvaluateConfig, seed: int
+) -> dict[str, float]:
     """p50/p95 wall time to predict `latency_rows` rows (drawn with replacement), after a warm-up."""
     batch = rows.sample(n=config.latency_rows, replace=True, random_state=seed)
     predict(batch)
@@ -50,7 +54,9 @@ def folder_size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def plot_model(task: str, y_true: pd.Series, predictions: pd.DataFrame, name: str, out: Path) -> list[Path]:
+def plot_model(
+    task: str, y_true: pd.Series, predictions: pd.DataFrame, name: str, out: Path
+) -> list[Path]:
     if task == "classification":
         from bakeoff.serving import predict_proba_columns
 
@@ -103,8 +109,12 @@ def main(argv: list[str] | None = None) -> None:
         mlflow.log_metrics({f"test/{k}": v for k, v in scores.items()})
         for figure in figures:
             mlflow.log_artifact(str(figure), artifact_path="plots")
-    log.info("%s on %d test rows: %s", name, len(test),
-             ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if k in metrics.HIGHER_IS_BETTER))
+    log.info(
+        "%s on %d test rows: %s",
+        name,
+        len(test),
+        ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if k in metrics.HIGHER_IS_BETTER),
+    )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ STEPS: dict[str, Callable[[pd.DataFrame, Any, str], pd.DataFrame]] = {
 def parse_step(step: dict[str, Any]) -> tuple[str, Any]:
     if not isinstance(step, dict) or len(step) != 1:
         raise ValueError(f"featurize step {step!r} must be a mapping `<step>: <argument>`")
-    (name, argument), = step.items()
+    ((name, argument),) = step.items()
     if name not in STEPS:
         raise ValueError(f"featurize step {name!r} is unknown; choose from {sorted(STEPS)}")
     return name, argument
@@ -70,7 +70,11 @@ def main() -> None:
     for name in SPLITS:
         frame = apply_steps(pd.read_parquet(split_path(name)), params.featurize_steps, target)
         write_parquet(features_path(name), frame)
-    log.info("featurized with %d step(s): %d feature columns", len(params.featurize_steps), frame.shape[1] - 1)
+    log.info(
+        "featurized with %d step(s): %d feature columns",
+        len(params.featurize_steps),
+        frame.shape[1] - 1,
+    )
 
 
 if __name__ == "__main__":

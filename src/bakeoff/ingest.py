@@ -45,7 +45,9 @@ READERS = {"sklearn": read_sklearn}
 def read_source(data: DataConfig) -> pd.DataFrame:
     kind = data.source.get("kind")
     if kind not in READERS:
-        raise ValueError(f"data.source.kind={kind!r} is not supported; choose one of {sorted(READERS)}")
+        raise ValueError(
+            f"data.source.kind={kind!r} is not supported; choose one of {sorted(READERS)}"
+        )
     return READERS[kind](data.source, data.target)
 
 
@@ -106,7 +108,9 @@ def main() -> None:
     params = load_params()
     frame = read_source(params.data)
     if params.data.target not in frame.columns:
-        raise SystemExit(f"dataset {params.data.name}: target column {params.data.target!r} not found")
+        raise SystemExit(
+            f"dataset {params.data.name}: target column {params.data.target!r} not found"
+        )
     task = params.data.task
     if task is None:
         task = infer_task(frame[params.data.target])
@@ -114,7 +118,13 @@ def main() -> None:
     card = describe(frame, params.data, task)
     write_parquet(RAW_DATASET, frame)
     write_json(DATA_CARD, card)
-    log.info("ingested %s: %d rows, %d columns (%s)", params.data.name, card["rows"], card["columns"], task)
+    log.info(
+        "ingested %s: %d rows, %d columns (%s)",
+        params.data.name,
+        card["rows"],
+        card["columns"],
+        task,
+    )
 
 
 if __name__ == "__main__":

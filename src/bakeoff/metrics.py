@@ -8,12 +8,20 @@ from sklearn import metrics as skm
 # Name, and whether larger is better: what the leaderboard ranks by, per task.
 PRIMARY_METRIC = {"classification": ("accuracy", True), "regression": ("rmse", False)}
 HIGHER_IS_BETTER = {
-    "accuracy": True, "balanced_accuracy": True, "f1": True, "roc_auc": True, "log_loss": False,
-    "rmse": False, "mae": False, "r2": True,
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "f1": True,
+    "roc_auc": True,
+    "log_loss": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
 }
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]:
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray
+) -> dict[str, float]:
     """Accuracy, balanced accuracy, F1 (binary: positive = classes[1]; else macro), ROC-AUC, log loss.
 
     `proba` columns follow `classes`; labels are compared as strings so that 0/1 and "0"/"1" agree.
@@ -26,14 +34,18 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: np.nd
         "accuracy": skm.accuracy_score(y_true, y_pred),
         "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
         "f1": skm.f1_score(
-            y_true, y_pred, average="binary" if binary else "macro",
-            pos_label=classes[1] if binary else 1, labels=classes,
+            y_true,
+            y_pred,
+            average="binary" if binary else "macro",
+            pos_label=classes[1] if binary else 1,
+            labels=classes,
         ),
         "log_loss": skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
     }
     if len(np.unique(y_true)) == len(classes):  # ROC-AUC needs every class present
         scores["roc_auc"] = (
-            skm.roc_auc_score(y_true == classes[1], proba[:, 1]) if binary
+            skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+            if binary
             else skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
         )
     return {k: float(v) for k, v in scores.items()}
@@ -49,4 +61,7 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
 
 def latency_summary(seconds: list[float]) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000
-    return {"latency_p50_ms": float(np.percentile(ms, 50)), "latency_p95_ms": float(np.percentile(ms, 95))}
+    return {
+        "latency_p50_ms": float(np.percentile(ms, 50)),
+        "latency_p95_ms": float(np.percentile(ms, 95)),
+    }

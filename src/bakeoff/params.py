@@ -51,7 +51,9 @@ def params_from_mapping(raw: dict[str, Any]) -> Params:
         raise ValueError(f"data.task must be one of {TASKS} or null, got {data.task!r}")
     models = dict(raw.get("models") or {})
     if not models:
-        raise ValueError("no models configured: add `model@models.<name>: <file>` to conf/config.yaml")
+        raise ValueError(
+            "no models configured: add `model@models.<name>: <file>` to conf/config.yaml"
+        )
     return Params(
         seed=int(raw["seed"]),
         data=data,

@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
 
 def _save(fig, path: Path) -> None:
@@ -21,8 +21,11 @@ def _save(fig, path: Path) -> None:
 def confusion_matrix_plot(y_true, y_pred, classes, title: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ConfusionMatrixDisplay.from_predictions(
-        np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str),
-        labels=[str(c) for c in classes], ax=ax, colorbar=False,
+        np.asarray(y_true).astype(str),
+        np.asarray(y_pred).astype(str),
+        labels=[str(c) for c in classes],
+        ax=ax,
+        colorbar=False,
     )
     ax.set_title(title)
     _save(fig, path)

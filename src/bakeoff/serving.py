@@ -32,7 +32,9 @@ class ServedModel:
         self.target = target
 
     def predict_frame(self, raw: pd.DataFrame) -> pd.DataFrame:
-        features = apply_steps(raw.drop(columns=[self.target], errors="ignore"), self.steps, self.target)
+        features = apply_steps(
+            raw.drop(columns=[self.target], errors="ignore"), self.steps, self.target
+        )
         out = pd.DataFrame(index=raw.index)
         out["prediction"] = self.model.predict(features)
         if self.model.task == "classification":
@@ -61,7 +63,9 @@ def _requirements(family: str) -> list[str]:
     return [p.replace("+cpu", "") for p in pins]
 
 
-def save_served_model(served: ServedModel, path: Path, example: pd.DataFrame, workdir: Path) -> None:
+def save_served_model(
+    served: ServedModel, path: Path, example: pd.DataFrame, workdir: Path
+) -> None:
     """Save as an MLflow model folder (what DVC keeps) with signature and input example."""
     artifact = workdir / MODEL_ARTIFACT
     joblib.dump(served, artifact)

@@ -61,7 +61,9 @@ def main() -> None:
     params = load_params()
     card = read_json(DATA_CARD)
     frame = pd.read_parquet(RAW_DATASET)
-    parts = split_frame(frame, target=card["target"], task=card["task"], config=params.split, seed=params.seed)
+    parts = split_frame(
+        frame, target=card["target"], task=card["task"], config=params.split, seed=params.seed
+    )
     for name in SPLITS:
         write_parquet(split_path(name), parts[name])
     log.info("split %d rows: %s", len(frame), ", ".join(f"{k} {len(v)}" for k, v in parts.items()))

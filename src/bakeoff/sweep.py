@@ -61,7 +61,9 @@ def main(cfg: DictConfig) -> float:
     val = pd.read_parquet(features_path("val"))
     sweep = Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode.name == "MULTIRUN" else "single"
     model, info = train_and_log(
-        params, name, config["model"],
+        params,
+        name,
+        config["model"],
         card=card,
         train=pd.read_parquet(features_path("train")),
         val=val,
@@ -72,7 +74,13 @@ def main(cfg: DictConfig) -> float:
     with mlflow.start_run(run_id=info["run_id"]):
         mlflow.log_metrics({f"val/{k}": v for k, v in scores.items()})
     metric, _ = metrics.PRIMARY_METRIC[card["task"]]
-    log.info("%s %s: validation %s = %.4f", name, " ".join(hydra_cfg.overrides.task), metric, scores[metric])
+    log.info(
+        "%s %s: validation %s = %.4f",
+        name,
+        " ".join(hydra_cfg.overrides.task),
+        metric,
+        scores[metric],
+    )
     return scores[metric]
 
 

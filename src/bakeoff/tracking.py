@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -14,7 +15,16 @@ from bakeoff.paths import find_project_root
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
-PACKAGES = ("bakeoff", "scikit-learn", "pandas", "mlflow", "dvc", "hydra-core", "torch", "lightning")
+PACKAGES = (
+    "bakeoff",
+    "scikit-learn",
+    "pandas",
+    "mlflow",
+    "dvc",
+    "hydra-core",
+    "torch",
+    "lightning",
+)
 
 
 def tracking_uri(configured: str | None = None) -> str:
@@ -54,10 +64,9 @@ def use_experiment(name: str) -> str:
         location = None
         if mlflow.get_tracking_uri().startswith("sqlite:"):
             location = (find_project_root() / ARTIFACTS_DIR / name).as_uri()
-        try:
+        # A parallel job may create it between the lookup and here.
+        with contextlib.suppress(mlflow.exceptions.MlflowException):
             client.create_experiment(name, artifact_location=location)
-        except mlflow.exceptions.MlflowException:
-            pass  # created meanwhile by a parallel job
     return mlflow.set_experiment(name).experiment_id
 
 
@@ -68,7 +77,10 @@ def git_commit() -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, timeout=10,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -105,7 +117,9 @@ def hardware() -> dict[str, Any]:
     return info
 
 
-def run_tags(*, dataset: str, data_hash: str, model: str | None = None, family: str | None = None) -> dict[str, str]:
+def run_tags(
+    *, dataset: str, data_hash: str, model: str | None = None, family: str | None = None
+) -> dict[str, str]:
     tags = {
         "bakeoff.dataset": dataset,
         "bakeoff.data_hash": data_hash,

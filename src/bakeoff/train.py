@@ -1,6 +1,6 @@
 """Stage `train` (one per model, via DVC's matrix): fit a contestant and log it to MLflow.
 
-    python -m bakeoff.train <model>       # <model> is a key of `models` in params.yaml
+python -m bakeoff.train <model>       # <model> is a key of `models` in params.yaml
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def split_xy(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]
     return frame.drop(columns=[target]), frame[target]
 
 
-def fit_model(config: dict[str, Any], *, task: str, train: pd.DataFrame, val: pd.DataFrame, target: str):
+def fit_model(
+    config: dict[str, Any], *, task: str, train: pd.DataFrame, val: pd.DataFrame, target: str
+):
     """Build the configured model and fit it; returns the model and the fit's wall time (s).
 
     Separate from the stage so that the same model can be fitted again (folds, seeds, fractions).
@@ -69,8 +71,15 @@ def log_history(run_id: str, history: list[dict[str, float]]) -> None:
 
 
 def train_and_log(
-    params: Params, name: str, config: dict[str, Any], *, card: dict[str, Any],
-    train: pd.DataFrame, val: pd.DataFrame, out: Path, tags: dict[str, str] | None = None,
+    params: Params,
+    name: str,
+    config: dict[str, Any],
+    *,
+    card: dict[str, Any],
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    out: Path,
+    tags: dict[str, str] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Fit one model inside an MLflow run, save it to `out` and log it there too.
 
@@ -91,11 +100,17 @@ def train_and_log(
         mlflow.log_params(tracking.flatten(logged))
         mlflow.log_text(yaml.safe_dump(logged, sort_keys=False), "config.yaml")
         model, fit_seconds = fit_model(config, task=task, train=train, val=val, target=target)
-        mlflow.set_tags({
-            **tracking.run_tags(dataset=params.data.name, data_hash=card["content_hash"],
-                                model=name, family=model.family),
-            **(tags or {}),
-        })
+        mlflow.set_tags(
+            {
+                **tracking.run_tags(
+                    dataset=params.data.name,
+                    data_hash=card["content_hash"],
+                    model=name,
+                    family=model.family,
+                ),
+                **(tags or {}),
+            }
+        )
         history = getattr(model.estimator, "history_", None)
         if history:
             log_history(run.info.run_id, history)
@@ -132,9 +147,13 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params()
     if name not in params.models:
-        raise SystemExit(f"model {name!r} is not in the line-up; configured: {sorted(params.models)}")
+        raise SystemExit(
+            f"model {name!r} is not in the line-up; configured: {sorted(params.models)}"
+        )
     train_and_log(
-        params, name, params.models[name],
+        params,
+        name,
+        params.models[name],
         card=read_json(DATA_CARD),
         train=pd.read_parquet(features_path("train")),
         val=pd.read_parquet(features_path("val")),

@@ -21,7 +21,9 @@ from bakeoff.models.tabular import TabularModel
 
 def _classical(task: str, preprocessor, classifier, regressor) -> TabularModel:
     estimator = classifier() if task == "classification" else regressor()
-    return TabularModel(family="classical", task=task, preprocessor=preprocessor, estimator=estimator)
+    return TabularModel(
+        family="classical", task=task, preprocessor=preprocessor, estimator=estimator
+    )
 
 
 def dummy(task: str) -> TabularModel:

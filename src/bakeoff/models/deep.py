@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -50,7 +51,9 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 class MLP(nn.Module):
     """(Linear -> ReLU -> Dropout) per hidden size, then a linear head."""
 
-    def __init__(self, n_features: int, hidden_sizes: Sequence[int], n_outputs: int, dropout: float):
+    def __init__(
+        self, n_features: int, hidden_sizes: Sequence[int], n_outputs: int, dropout: float
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         width = n_features
@@ -96,21 +99,28 @@ class _MLPModule(L.LightningModule):
     """Loss, optimiser and epoch-level metrics around an `MLP`.
 
     Losses are summed as tensors inside the module and turned into numbers once per epoch:
-    per-step `self.log` calls and `.item()` syncs cost more than a small MLP's step.
+    per-step `self.log` calls (and `.item()` syncs on a GPU) are a sizeable share of a small
+    MLP's step.
     """
 
-    def __init__(self, network: MLP, *, task: str, lr: float, weight_decay: float,
-                 y_std: float = 1.0):
+    def __init__(
+        self, network: MLP, *, task: str, lr: float, weight_decay: float, y_std: float = 1.0
+    ):
         super().__init__()
         self.network = network
         self.task, self.lr, self.weight_decay, self.y_std = task, lr, weight_decay, y_std
+        # Manual optimisation: with one optimiser and no clipping or accumulation, the
+        # automatic closure's extra hooks are pure per-step cost (about a fifth of Lightning's
+        # per-step overhead on CPU; see benchmarks/lightning_overhead.py).
+        self.automatic_optimization = False
         self.history: list[dict[str, float]] = []
         self._totals: dict[str, dict[str, torch.Tensor | int]] = {}
         self._val_metrics: dict[str, float] = {}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.network.parameters(), lr=self.lr,
-                                 weight_decay=self.weight_decay)
+        return torch.optim.AdamW(
+            self.network.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        )
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch  # x: (b, n_features); y: (b,) class codes or standardised target
@@ -124,16 +134,21 @@ class _MLPModule(L.LightningModule):
         self._accumulate(stage, loss.detach() * len(y), len(y), hits)
         return loss
 
-    def _accumulate(self, stage: str, loss_sum: torch.Tensor, n: int,
-                    hits: torch.Tensor | None) -> None:
+    def _accumulate(
+        self, stage: str, loss_sum: torch.Tensor, n: int, hits: torch.Tensor | None
+    ) -> None:
         totals = self._totals.setdefault(stage, {"loss": 0, "n": 0, "hits": 0})
         totals["loss"] = totals["loss"] + loss_sum
         totals["n"] = totals["n"] + n
         if hits is not None:
             totals["hits"] = totals["hits"] + hits
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        optimizer = self.optimizers()
+        loss = self._step(batch, "train")
+        optimizer.zero_grad()
+        self.manual_backward(loss)  # precision plugins (loss scaling) still apply
+        optimizer.step()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
@@ -190,18 +205,23 @@ class _KeepBestWeights(Callback):
         # Strict `<`, like EarlyStopping with min_delta=0, so both agree on the best epoch.
         if loss is not None and float(loss) < self.best_loss:
             self.best_loss, self.best_epoch = float(loss), trainer.current_epoch
-            self.best_state = {k: v.detach().clone() for k, v in pl_module.network.state_dict().items()}
+            weights = pl_module.network.state_dict()
+            self.best_state = {k: v.detach().clone() for k, v in weights.items()}
 
 
 @contextmanager
 def _quiet_trainer_announcements() -> Iterator[None]:
-    # Trainer() announces GPU/TPU availability and product tips at INFO level on every
-    # construction; a bake-off builds many. Lightning's warnings still come through.
+    """Mute Lightning's INFO chatter and scope warning filters set inside the block.
+
+    Trainer() announces GPU/TPU availability and product tips, fit() "`Trainer.fit` stopped",
+    on every run; a bake-off runs many and `fit` logs its own summary. Warnings still pass.
+    """
     announcer = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     previous = announcer.level
     announcer.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            yield
     finally:
         announcer.setLevel(previous)
 
@@ -285,24 +305,36 @@ class LightningMLP(BaseEstimator):
         if X_val is not None:
             X_val = _as_features(X_val, "X_val")
             if X_val.shape[1] != self.n_features_in_:
-                raise ValueError(f"X_val has {X_val.shape[1]} features, X has {self.n_features_in_}")
+                raise ValueError(
+                    f"X_val has {X_val.shape[1]} features, X has {self.n_features_in_}"
+                )
             val = (X_val, self._encode(_as_target(y_val, len(X_val), "y_val")))
 
         # Seed before building the network: initial weights, dropout masks and batch order.
         L.seed_everything(self.random_state, workers=True, verbose=False)
         n_outputs = len(self.classes_) if self.task == "classification" else 1
         network = MLP(self.n_features_in_, self.hidden_sizes, n_outputs, self.dropout)
-        module = _MLPModule(network, task=self.task, lr=self.lr, weight_decay=self.weight_decay,
-                            y_std=getattr(self, "y_std_", 1.0))
+        module = _MLPModule(
+            network,
+            task=self.task,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            y_std=getattr(self, "y_std_", 1.0),
+        )
         keep_best = _KeepBestWeights()
         trainer = self._make_trainer(config, self._make_callbacks(val is not None, keep_best))
 
-        train_batches = TensorBatches(torch.from_numpy(X), y_train, self.batch_size,
-                                      seed=self.random_state)
+        train_batches = TensorBatches(
+            torch.from_numpy(X), y_train, self.batch_size, seed=self.random_state
+        )
         val_batches = None
         if val is not None:
-            val_batches = TensorBatches(torch.from_numpy(val[0]), val[1], self.batch_size, seed=None)
-        with _torch_threads(config["num_threads"]):
+            val_batches = TensorBatches(
+                torch.from_numpy(val[0]), val[1], self.batch_size, seed=None
+            )
+        with _torch_threads(config["num_threads"]), _quiet_trainer_announcements():
+            # No validation set is a supported mode here, not a slip worth a warning.
+            warnings.filterwarnings("ignore", message="You defined a `validation_step` but have no")
             trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
 
         self._finish(network, module.history, keep_best)
@@ -345,8 +377,9 @@ class LightningMLP(BaseEstimator):
         if not has_val:
             return []
         # check_finite=False: a NaN loss must raise our FloatingPointError, not stop quietly.
-        stop = EarlyStopping(monitor=MONITOR, mode="min", patience=self.patience,
-                             check_finite=False)
+        stop = EarlyStopping(
+            monitor=MONITOR, mode="min", patience=self.patience, check_finite=False
+        )
         return [keep_best, stop]
 
     def _make_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> L.Trainer:
@@ -372,11 +405,14 @@ class LightningMLP(BaseEstimator):
                 use_distributed_sampler=False,
             )
         if trainer.num_devices * trainer.num_nodes > 1:
-            raise ValueError(f"LightningMLP trains on one device; got devices={config['devices']!r}")
+            raise ValueError(
+                f"LightningMLP trains on one device; got devices={config['devices']!r}"
+            )
         return trainer
 
-    def _finish(self, network: MLP, history: list[dict[str, float]],
-                keep_best: _KeepBestWeights) -> None:
+    def _finish(
+        self, network: MLP, history: list[dict[str, float]], keep_best: _KeepBestWeights
+    ) -> None:
         if keep_best.best_state is not None:
             network.load_state_dict(keep_best.best_state)
             self.best_epoch_ = keep_best.best_epoch
@@ -387,7 +423,9 @@ class LightningMLP(BaseEstimator):
         self.history_ = history
         log.info(
             "LightningMLP trained %d epoch(s); keeping epoch %d (%s)",
-            len(history), self.best_epoch_, history[self.best_epoch_],
+            len(history),
+            self.best_epoch_,
+            history[self.best_epoch_],
         )
 
     # ---- predict -----------------------------------------------------------------------
@@ -396,11 +434,15 @@ class LightningMLP(BaseEstimator):
         check_is_fitted(self, "network_")
         X = _as_features(X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fit on {self.n_features_in_}")
+            raise ValueError(
+                f"X has {X.shape[1]} features, the model was fit on {self.n_features_in_}"
+            )
         tensor = torch.from_numpy(X)
         with torch.no_grad():
-            chunks = [self.network_(tensor[start : start + PREDICT_BATCH_ROWS])
-                      for start in range(0, len(tensor), PREDICT_BATCH_ROWS)]
+            chunks = [
+                self.network_(tensor[start : start + PREDICT_BATCH_ROWS])
+                for start in range(0, len(tensor), PREDICT_BATCH_ROWS)
+            ]
         n_outputs = self.network_.layers[-1].out_features
         return torch.cat(chunks) if chunks else torch.empty(0, n_outputs)  # (n, n_outputs)
 

@@ -55,7 +55,9 @@ def ordinal() -> ColumnTransformer:
 def quantile_one_hot(random_state: int) -> ColumnTransformer:
     """For neural networks (Gorishniy et al. 2021): quantile-normal numbers, one-hot categories."""
     quantile = QuantileTransformer(
-        output_distribution="normal", n_quantiles=1000, subsample=1_000_000_000,
+        output_distribution="normal",
+        n_quantiles=1000,
+        subsample=1_000_000_000,
         random_state=random_state,
     )
     return _columns(
