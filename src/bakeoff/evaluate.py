@@ -8,7 +8,6 @@ exercises exactly what serving will run.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import pandas as pd
 
 from bakeoff import metrics, plots
 from bakeoff.io import read_json, write_json
-from bakeoff.params import EvaluateConfig, load_params
+from bakeoff.params import EvaluateConfig, load_model_params
 from bakeoff.paths import DATA_CARD, evaluation_dir, model_dir, split_path
 
 log = logging.getLogger(__name__)
@@ -72,11 +71,7 @@ def plot_model(
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="model name: a key of `models` in params.yaml")
-    name = parser.parse_args(argv).model
-
-    params = load_params()
+    name, params = load_model_params(argv, __doc__.splitlines()[0])
     card = read_json(DATA_CARD)
     trained = read_json(model_dir(name) / "train.json")
     test = pd.read_parquet(split_path("test"))  # raw rows, as ingested

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,16 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict[str, Any]:
 
 def load_params(path: Path = PARAMS_FILE) -> Params:
     return params_from_mapping(read_params_file(path))
+
+
+def load_model_params(argv: list[str] | None, description: str) -> tuple[str, Params]:
+    """For the per-model stages: the model named on the command line and the params."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("model", help="model name: a key of `models` in params.yaml")
+    name = parser.parse_args(argv).model
+    params = load_params()
+    if name not in params.models:
+        raise SystemExit(
+            f"model {name!r} is not in the line-up; configured: {sorted(params.models)}"
+        )
+    return name, params

@@ -5,7 +5,6 @@ python -m bakeoff.train <model>       # <model> is a key of `models` in params.y
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import tempfile
@@ -18,7 +17,7 @@ import yaml
 
 from bakeoff.io import read_json, write_json
 from bakeoff.models import build_model
-from bakeoff.params import Params, load_params
+from bakeoff.params import Params, load_model_params
 from bakeoff.paths import DATA_CARD, features_path, model_dir, split_path
 
 log = logging.getLogger(__name__)
@@ -141,15 +140,7 @@ def train_and_log(
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="model name: a key of `models` in params.yaml")
-    name = parser.parse_args(argv).model
-
-    params = load_params()
-    if name not in params.models:
-        raise SystemExit(
-            f"model {name!r} is not in the line-up; configured: {sorted(params.models)}"
-        )
+    name, params = load_model_params(argv, __doc__.splitlines()[0])
     train_and_log(
         params,
         name,
