@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bakeoff import plots
+from bakeoff import plots, setup_logging
 from bakeoff.io import read_json, write_json, write_text
 from bakeoff.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC
 from bakeoff.params import load_params
@@ -113,7 +113,7 @@ def log_pipeline_run(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     params = load_params()
     task = read_json(DATA_CARD)["task"]
     rows = []

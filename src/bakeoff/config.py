@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bakeoff import setup_logging
 from bakeoff.params import read_params_file
 from bakeoff.paths import CONFIG_CHECK, find_workspace
 
@@ -52,7 +53,7 @@ def check_params(conf_dir: Path, params_file: Path) -> list[str]:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     workspace = find_workspace()
     # Under `dvc exp run` DVC has just composed params.yaml from conf/ plus the -S overrides.
     composed_now = bool(os.environ.get("DVC_EXP_NAME"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bakeoff import metrics, plots
+from bakeoff import metrics, plots, setup_logging
 from bakeoff.io import read_json, write_json
 from bakeoff.params import EvaluateConfig, load_model_params
 from bakeoff.paths import DATA_CARD, evaluation_dir, model_dir, split_path
@@ -70,7 +70,7 @@ def plot_model(
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     name, params = load_model_params(argv, __doc__.splitlines()[0])
     card = read_json(DATA_CARD)
     trained = read_json(model_dir(name) / "train.json")

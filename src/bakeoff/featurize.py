@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from bakeoff import setup_logging
 from bakeoff.io import read_json, write_parquet
 from bakeoff.params import load_params
 from bakeoff.paths import DATA_CARD, SPLITS, features_path, split_path
@@ -64,7 +65,7 @@ def apply_steps(frame: pd.DataFrame, steps: list[dict[str, Any]], target: str) -
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     params = load_params()
     target = read_json(DATA_CARD)["target"]
     for name in SPLITS:

@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from bakeoff import setup_logging
 from bakeoff.io import write_json, write_parquet
 from bakeoff.params import DataConfig, load_params
 from bakeoff.paths import DATA_CARD, RAW_DATASET
@@ -104,7 +105,7 @@ def describe(frame: pd.DataFrame, data: DataConfig, task: str) -> dict:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     params = load_params()
     frame = read_source(params.data)
     if params.data.target not in frame.columns:

@@ -10,6 +10,7 @@ import logging
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from bakeoff import setup_logging
 from bakeoff.io import read_json, write_parquet
 from bakeoff.params import SplitConfig, load_params
 from bakeoff.paths import DATA_CARD, RAW_DATASET, SPLITS, split_path
@@ -57,7 +58,7 @@ def split_frame(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     params = load_params()
     card = read_json(DATA_CARD)
     frame = pd.read_parquet(RAW_DATASET)

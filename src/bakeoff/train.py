@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from bakeoff import setup_logging
 from bakeoff.io import read_json, write_json
 from bakeoff.models import build_model
 from bakeoff.params import Params, load_model_params
@@ -139,7 +140,7 @@ def train_and_log(
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     name, params = load_model_params(argv, __doc__.splitlines()[0])
     train_and_log(
         params,
