@@ -1,19 +1,49 @@
 """Model-specific preprocessing, fitted on the training split only and saved inside the model.
 
-Columns are routed by dtype: numbers (booleans excluded) vs everything else, which is
-treated as categorical.
+Columns are routed by dtype, which ingest sets from the dataset card's column types and
+`TabularModel` re-applies to every input: numeric (float, booleans as 0/1), categorical
+(`str`), datetime (`datetime64`, expanded into numeric parts).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, QuantileTransformer, StandardScaler
 
 NUMERIC = make_column_selector(dtype_include="number", dtype_exclude="bool")
-CATEGORICAL = make_column_selector(dtype_exclude="number")
+DATETIME = make_column_selector(dtype_include="datetime")
+CATEGORICAL = make_column_selector(dtype_exclude=["number", "datetime"])
+
+DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
+
+
+class DatetimeParts(TransformerMixin, BaseEstimator):
+    """Expand each datetime column into numeric parts: year, month, day, weekday, hour.
+
+    Missing dates stay NaN in every part (the numeric imputer after this fills them).
+    """
+
+    def fit(self, X: pd.DataFrame, y=None) -> DatetimeParts:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        parts = [
+            getattr(pd.to_datetime(X[column]).dt, part).to_numpy(dtype=float, na_value=np.nan)
+            for column in X.columns
+            for part in DATETIME_PARTS
+        ]
+        return np.column_stack(parts) if parts else np.empty((len(X), 0))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray(
+            [f"{c}_{part}" for c in self.feature_names_in_ for part in DATETIME_PARTS], dtype=object
+        )
 
 
 def _numeric_imputer() -> SimpleImputer:
@@ -31,8 +61,14 @@ def _one_hot() -> OneHotEncoder:
 
 
 def _columns(numeric, categorical) -> ColumnTransformer:
+    """Numeric and datetime columns through `numeric` (dates as parts), the rest `categorical`."""
+    dates = make_pipeline(DatetimeParts(), clone(numeric))
     return ColumnTransformer(
-        [("numeric", numeric, NUMERIC), ("categorical", categorical, CATEGORICAL)],
+        [
+            ("numeric", numeric, NUMERIC),
+            ("datetime", dates, DATETIME),
+            ("categorical", categorical, CATEGORICAL),
+        ],
         sparse_threshold=0.0,  # dense output: HistGradientBoosting and torch need it
         verbose_feature_names_out=False,
     )

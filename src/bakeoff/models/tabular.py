@@ -35,10 +35,15 @@ class TabularModel:
     ) -> TabularModel:
         self.feature_columns_ = list(X.columns)
         Xt = self.preprocessor.fit_transform(X, y)
-        kwargs = {}
+        accepted = inspect.signature(self.estimator.fit).parameters
+        kwargs: dict[str, Any] = {}
         # Estimators that early-stop on a validation set (the networks) take it preprocessed.
-        if X_val is not None and "X_val" in inspect.signature(self.estimator.fit).parameters:
+        if X_val is not None and "X_val" in accepted:
             kwargs = {"X_val": self.preprocessor.transform(X_val), "y_val": np.asarray(y_val)}
+        # Networks that embed categories need to know which output columns are codes: a
+        # preprocessor that knows sets `layout_`, and an estimator that wants it takes `layout`.
+        if "layout" in accepted:
+            kwargs["layout"] = getattr(self.preprocessor, "layout_", None)
         self.estimator.fit(Xt, np.asarray(y), **kwargs)
         return self
 
