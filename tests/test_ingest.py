@@ -1,8 +1,10 @@
+"""Ingest: task and column-type inference, type overrides, the raw data card."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from bakeoff.ingest import content_hash, describe, infer_task, read_source
+from bakeoff.ingest import apply_column_types, content_hash, infer_column_kind, infer_task, ingest
 from bakeoff.params import DataConfig
 
 
@@ -11,6 +13,55 @@ def test_infer_task():
     assert infer_task(pd.Series(["a", "b"])) == "classification"
     assert infer_task(pd.Series(np.linspace(0, 1, 50))) == "regression"
     assert infer_task(pd.Series(np.arange(100))) == "regression"  # too many integer levels
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        ([1.5, 2.0, None], "numeric"),
+        (["1", "2.5", None], "numeric"),  # numbers read as text
+        ([True, False, True], "boolean"),
+        (["TRUE", "false", None], "boolean"),
+        (["2024-01-05", "2024-02-29 13:45", None], "datetime"),
+        (["05/01/2024", "29/02/2024", "01/03/2024"], "datetime"),
+        (["red", "green", None], "categorical"),
+        (["a1", "b2", "c3"], "categorical"),
+        (
+            [
+                "the room was clean and quiet",
+                "staff were friendly but slow at check-in",
+                "would not stay here again, noisy street",
+            ],
+            "text",
+        ),
+        ([None, None, None], "numeric"),
+    ],
+)
+def test_infer_column_kind(values, kind):
+    assert infer_column_kind(pd.Series(values)) == kind
+
+
+def test_apply_column_types_converts_and_names_bad_values():
+    frame = pd.DataFrame(
+        {
+            "zip": [94110.0, 10001.0, np.nan],  # numeric codes meant as categories
+            "when": ["2024-01-01", "not a date", None],
+            "flag": ["true", "False", None],
+            "n": ["1", "x", "3"],
+        }
+    )
+    types = {"zip": "categorical", "when": "datetime", "flag": "boolean", "n": "numeric"}
+    out, problems = apply_column_types(frame, types, file="f.csv")
+    assert out["zip"].tolist()[:2] == ["94110", "10001"] and pd.isna(out["zip"].iloc[2])
+    assert pd.api.types.is_datetime64_any_dtype(out["when"])
+    assert out["flag"].tolist()[:2] == [1.0, 0.0]
+    assert {(p.rule, p.column) for p in problems} == {
+        ("not_datetime", "when"),
+        ("not_numeric", "n"),
+    }
+    bad = next(p for p in problems if p.column == "n")
+    assert bad.file == "f.csv" and bad.examples == [{"row": 1, "value": "x"}]
+    assert frame["n"].tolist() == ["1", "x", "3"]  # the input is left untouched
 
 
 def test_content_hash_tracks_values_and_dtypes():
@@ -22,30 +73,34 @@ def test_content_hash_tracks_values_and_dtypes():
     assert content_hash(frame.astype({"a": float})) != content_hash(frame)
 
 
-def test_read_sklearn_renames_target():
+def test_ingest_scales_drops_types_and_describes(mixed_frame):
+    frame = mixed_frame.assign(row_id=range(60), price=np.arange(60) * 1000.0)
     data = DataConfig(
-        name="bc", source={"kind": "sklearn", "name": "breast_cancer"}, target="label"
+        name="m",
+        source={"kind": "file", "path": "m.csv"},
+        target="target",
+        drop_columns=["row_id", "not_there"],
+        column_types={"x2": "categorical"},
+        scale={"price": 0.001},
     )
-    frame = read_source(data)
-    assert frame.shape == (569, 31)
-    assert "label" in frame.columns and "target" not in frame.columns
-
-
-def test_unknown_source_kind_and_dataset_are_named():
-    with pytest.raises(ValueError, match="kind='ftp'"):
-        read_source(DataConfig(name="x", source={"kind": "ftp"}, target="t"))
-    with pytest.raises(ValueError, match="iris"):
-        read_source(DataConfig(name="x", source={"kind": "sklearn", "name": "iris"}, target="t"))
-
-
-def test_describe(mixed_frame):
-    card = describe(mixed_frame, DataConfig(name="m", source={}, target="target"), "classification")
-    assert card["rows"] == 60 and card["columns"] == 5
+    out, card, problems = ingest(frame, data)
+    assert problems == []
+    assert "row_id" not in out.columns
+    assert out["price"].iloc[5] == pytest.approx(5.0)
     assert card["features"] == {
         "x1": "numeric",
-        "x2": "numeric",
+        "x2": "categorical",
         "colour": "categorical",
         "empty": "numeric",
+        "price": "numeric",
     }
-    assert sum(card["target_distribution"].values()) == 60
+    assert card["task"] == "classification"  # inferred
+    assert card["rows"] == 60 and sum(card["target_distribution"].values()) == 60
     assert card["missing_values"]["empty"] == 60
+    assert "row_id" in card["source_columns"]  # validate reports `not_there` against these
+
+
+def test_ingest_without_the_target_leaves_it_to_validate(mixed_frame):
+    data = DataConfig(name="m", source={"kind": "file"}, target="label")
+    _, card, problems = ingest(mixed_frame, data)
+    assert problems == [] and card["task"] is None and "target_distribution" not in card

@@ -14,6 +14,7 @@ from bakeoff.paths import (
     DATA_CARD,
     LEADERBOARD_JSON,
     LEADERBOARD_MD,
+    VALIDATION_REPORT,
     evaluation_dir,
     model_dir,
 )
@@ -109,6 +110,13 @@ def log_pipeline_run(
                 client.set_tag(row["run_id"], "mlflow.parentRunId", parent.info.run_id)
         for path in (LEADERBOARD_JSON, LEADERBOARD_MD, COMPARISON_PLOT):
             mlflow.log_artifact(str(path))
+        # The data card with validation's warnings: what the models were trained on.
+        for path in (DATA_CARD, VALIDATION_REPORT):
+            mlflow.log_artifact(str(path), artifact_path="data")
+        validation = read_json(VALIDATION_REPORT)
+        mlflow.set_tag("bakeoff.data_warnings", str(validation["warnings"]))
+        for problem in validation["problems"]:
+            log.warning("data warning [%s] %s", problem["rule"], problem["message"])
     return parent.info.run_id
 
 

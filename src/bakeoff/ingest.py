@@ -1,55 +1,37 @@
-"""Stage `ingest`: read the dataset card's source into an immutable Parquet copy and a data card."""
+"""Stage `ingest`: read the dataset card's source into a typed Parquet copy and a raw data card.
+
+Column types are inferred (numeric, categorical, boolean, datetime, free text) unless the
+card overrides them, then applied, so that every later stage and every saved model sees the
+same dtypes. Ingest only fails on input it cannot read; everything else is for `validate`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
+import sys
 
 import numpy as np
 import pandas as pd
 
 from bakeoff import setup_logging
+from bakeoff.columns import BOOLEAN_WORDS, as_categories, as_datetimes, as_numbers
 from bakeoff.io import write_json, write_parquet
 from bakeoff.params import DataConfig, load_params
-from bakeoff.paths import DATA_CARD, RAW_DATASET
+from bakeoff.paths import RAW_CARD, RAW_DATASET, find_workspace
+from bakeoff.problems import DataError, Problem
+from bakeoff.sources import read_source, sha256_of
 
 log = logging.getLogger(__name__)
 
-SKLEARN_DATASETS = {
-    "breast_cancer": "load_breast_cancer",
-    "wine": "load_wine",
-    "digits": "load_digits",
-    "diabetes": "load_diabetes",
-}
 # Fewer distinct numeric target values than this (and all integral) means classification.
 MAX_CLASSES_WHEN_INFERRING = 20
-
-
-def read_sklearn(source: dict, target: str) -> pd.DataFrame:
-    """One of scikit-learn's bundled datasets as a frame whose target column is `target`."""
-    import sklearn.datasets
-
-    name = source.get("name")
-    if name not in SKLEARN_DATASETS:
-        raise ValueError(
-            f"data.source.name={name!r} is not a bundled scikit-learn dataset; "
-            f"choose one of {sorted(SKLEARN_DATASETS)}"
-        )
-    bunch = getattr(sklearn.datasets, SKLEARN_DATASETS[name])(as_frame=True)
-    frame = bunch.frame.rename(columns={bunch.target.name: target})
-    return frame
-
-
-READERS = {"sklearn": read_sklearn}
-
-
-def read_source(data: DataConfig) -> pd.DataFrame:
-    kind = data.source.get("kind")
-    if kind not in READERS:
-        raise ValueError(
-            f"data.source.kind={kind!r} is not supported; choose one of {sorted(READERS)}"
-        )
-    return READERS[kind](data.source, data.target)
+DATE_LIKE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+# Strings with this many words on average, mostly distinct, are free text, not categories.
+TEXT_MIN_WORDS = 4
+TEXT_MIN_DISTINCT_SHARE = 0.5
+INFERENCE_SAMPLE = 2000
 
 
 def infer_task(y: pd.Series) -> str:
@@ -63,6 +45,69 @@ def infer_task(y: pd.Series) -> str:
     return "regression"
 
 
+def infer_column_kind(column: pd.Series) -> str:
+    """numeric, boolean, datetime, text or categorical, from dtype and (for strings) values."""
+    if pd.api.types.is_bool_dtype(column):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(column):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "datetime"
+    values = column.dropna()
+    if values.empty:
+        return "numeric"  # all missing: validate drops it; numeric keeps the dtype simple
+    sample = (
+        values.astype(str).str.strip().sample(n=min(len(values), INFERENCE_SAMPLE), random_state=0)
+    )
+    if set(sample.str.lower().unique()) <= set(BOOLEAN_WORDS):
+        return "boolean"
+    if pd.to_numeric(sample, errors="coerce").notna().all():
+        return "numeric"
+    if sample.str.match(DATE_LIKE).mean() >= 0.95:
+        return "datetime"
+    words = sample.str.split().str.len().mean()
+    if words >= TEXT_MIN_WORDS and sample.nunique() / len(sample) >= TEXT_MIN_DISTINCT_SHARE:
+        return "text"
+    return "categorical"
+
+
+def _convert(column: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+    """The column as `kind`, and a mask of values that could not be converted."""
+    if kind == "numeric":
+        out = as_numbers(column)
+    elif kind == "boolean":
+        out = as_numbers(column)
+        out = out.where(out.isin([0.0, 1.0]) | out.isna(), np.nan)
+    elif kind == "datetime":
+        out = as_datetimes(column)
+    else:  # categorical, text
+        return as_categories(column), pd.Series(False, index=column.index)
+    return out, column.notna() & out.isna()
+
+
+def apply_column_types(
+    frame: pd.DataFrame, types: dict[str, str], file: str | None = None
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Convert each column to its kind; values that do not convert are listed as errors."""
+    out = frame.copy()
+    problems = []
+    for name, kind in types.items():
+        out[name], failed = _convert(frame[name], kind)
+        if failed.any():
+            bad = frame.loc[failed, name]
+            problems.append(
+                Problem(
+                    f"not_{kind}",
+                    f"{int(failed.sum())} value(s) are not {kind} (column type {kind!r} "
+                    "from data.column_types or inference); fix them or change the type",
+                    file=file,
+                    column=name,
+                    examples=[{"row": int(i), "value": v} for i, v in bad.head(5).items()],
+                )
+            )
+    return out, problems
+
+
 def content_hash(frame: pd.DataFrame) -> str:
     """A hash of the values, column names and dtypes, independent of the file format."""
     digest = hashlib.sha256()
@@ -71,19 +116,8 @@ def content_hash(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def column_kind(column: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(column):
-        return "boolean"
-    if pd.api.types.is_numeric_dtype(column):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return "datetime"
-    return "categorical"
-
-
-def describe(frame: pd.DataFrame, data: DataConfig, task: str) -> dict:
-    """The data card: what later stages and people need to know about the raw table."""
-    y = frame[data.target]
+def describe(frame: pd.DataFrame, data: DataConfig, task: str | None, types: dict) -> dict:
+    """The raw data card: what later stages and people need to know about the table."""
     card = {
         "dataset": data.name,
         "source": data.source,
@@ -91,40 +125,72 @@ def describe(frame: pd.DataFrame, data: DataConfig, task: str) -> dict:
         "task": task,
         "rows": len(frame),
         "columns": len(frame.columns),
-        "features": {c: column_kind(frame[c]) for c in frame.columns if c != data.target},
+        "features": types,
         "dtypes": {c: str(t) for c, t in frame.dtypes.items()},
         "missing_values": {c: int(n) for c, n in frame.isna().sum().items() if n},
         "content_hash": content_hash(frame),
     }
+    if data.image:
+        card["image"] = dict(data.image)
+    if data.target not in frame.columns:
+        return card
+    y = frame[data.target]
     if task == "classification":
         counts = y.value_counts(dropna=False).sort_index()
         card["target_distribution"] = {str(k): int(v) for k, v in counts.items()}
-    else:
+    elif pd.api.types.is_numeric_dtype(y):
         card["target_summary"] = {k: float(v) for k, v in y.describe().items()}
     return card
+
+
+def ingest(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, dict, list[Problem]]:
+    """Scale, drop and type the columns of a freshly read table; returns frame, card, errors.
+
+    Configured columns that do not exist are skipped here and reported by `validate`.
+    """
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    source_columns = list(frame.columns)
+    for name, factor in data.scale.items():
+        if name in frame.columns and pd.api.types.is_numeric_dtype(frame[name]):
+            frame[name] = frame[name] * float(factor)
+    frame = frame.drop(columns=[c for c in data.drop_columns if c in frame.columns])
+    features = [c for c in frame.columns if c != data.target]
+    types = {c: data.column_types.get(c) or infer_column_kind(frame[c]) for c in features}
+    frame, problems = apply_column_types(frame, types, file=data.source.get("path"))
+    task = data.task
+    if task is None and data.target in frame.columns:
+        task = infer_task(frame[data.target])
+        log.info("data.task not set: inferred %s from the target column", task)
+    card = describe(frame, data, task, types)
+    card["source_columns"] = source_columns
+    return frame, card, problems
 
 
 def main() -> None:
     setup_logging()
     params = load_params()
-    frame = read_source(params.data)
-    if params.data.target not in frame.columns:
-        raise SystemExit(
-            f"dataset {params.data.name}: target column {params.data.target!r} not found"
-        )
-    task = params.data.task
-    if task is None:
-        task = infer_task(frame[params.data.target])
-        log.info("data.task not set: inferred %s from the target column", task)
-    card = describe(frame, params.data, task)
+    root = find_workspace()
+    try:
+        frame, card, problems = ingest(read_source(params.data, root), params.data)
+        if problems:
+            raise DataError(problems)
+    except DataError as exc:
+        log.error("dataset %s cannot be ingested\n%s", params.data.name, exc)
+        sys.exit(1)
+    path = params.data.source.get("path")
+    if path and (root / path).is_file():
+        card["source_sha256"] = sha256_of(root / path)
     write_parquet(RAW_DATASET, frame)
-    write_json(DATA_CARD, card)
+    write_json(RAW_CARD, card)
+    kinds = pd.Series(card["features"]).value_counts().to_dict()
     log.info(
-        "ingested %s: %d rows, %d columns (%s)",
+        "ingested %s: %d rows, %d columns (%s); task %s",
         params.data.name,
         card["rows"],
         card["columns"],
-        task,
+        ", ".join(f"{n} {k}" for k, n in kinds.items()),
+        card["task"],
     )
 
 

@@ -13,12 +13,29 @@ PARAMS_FILE = Path("params.yaml")
 TASKS = ("classification", "regression")
 
 
+COLUMN_KINDS = ("numeric", "categorical", "boolean", "datetime", "text")
+
+
 @dataclass(frozen=True)
 class DataConfig:
+    """A dataset card (conf/data/<name>.yaml): where the table comes from and what it holds."""
+
     name: str
     source: dict[str, Any]
     target: str
     task: str | None = None  # inferred at ingest when absent
+    drop_columns: list[str] = field(default_factory=list)  # IDs, leaks
+    column_types: dict[str, str] = field(default_factory=dict)  # overrides inference
+    scale: dict[str, float] = field(default_factory=dict)  # column -> factor (units)
+    image: dict[str, Any] | None = None  # {shape: [C, H, W]} for image datasets
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    drop_duplicates: bool = False
+    leakage_score: float = 0.99  # one column alone scoring this well is a leak suspect
+    imbalance_ratio: float = 0.1  # minority / majority class below this is a warning
+    leakage_sample_rows: int = 5000
 
 
 @dataclass(frozen=True)
@@ -42,14 +59,18 @@ class Params:
     featurize_steps: list[dict[str, Any]]
     models: dict[str, dict[str, Any]]  # name -> Hydra config with `_target_`
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
     tracking_uri: str | None = None
 
 
 def params_from_mapping(raw: dict[str, Any]) -> Params:
     """Typed parameters from the composed configuration (params.yaml or a Hydra config)."""
-    data = DataConfig(**raw["data"])
+    data = DataConfig(**{k: v for k, v in raw["data"].items() if v is not None or k == "task"})
     if data.task is not None and data.task not in TASKS:
         raise ValueError(f"data.task must be one of {TASKS} or null, got {data.task!r}")
+    bad_kinds = {c: k for c, k in data.column_types.items() if k not in COLUMN_KINDS}
+    if bad_kinds:
+        raise ValueError(f"data.column_types: {bad_kinds} — kinds must be one of {COLUMN_KINDS}")
     models = dict(raw.get("models") or {})
     if not models:
         raise ValueError(
@@ -62,6 +83,7 @@ def params_from_mapping(raw: dict[str, Any]) -> Params:
         featurize_steps=list((raw.get("featurize") or {}).get("steps") or []),
         models=models,
         evaluate=EvaluateConfig(**raw.get("evaluate", {})),
+        validate=ValidateConfig(**(raw.get("validate") or {})),
         tracking_uri=(raw.get("mlflow") or {}).get("tracking_uri"),
     )
 

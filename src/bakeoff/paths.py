@@ -28,8 +28,12 @@ def find_project_root(start: Path | None = None) -> Path:
     return workspace
 
 
-RAW_DATASET = Path("data/raw/dataset.parquet")
-DATA_CARD = Path("data/raw/data_card.json")
+EXTERNAL_DATA = Path("data/external")  # user-placed and downloaded source files
+RAW_DATASET = Path("data/raw/dataset.parquet")  # ingest: the source as read, typed
+RAW_CARD = Path("data/raw/data_card.json")
+DATASET = Path("data/interim/dataset.parquet")  # validate: what the pipeline trains on
+DATA_CARD = Path("data/interim/data_card.json")  # ...and its card, validation included
+VALIDATION_REPORT = Path("reports/validation.json")
 CONFIG_CHECK = Path("data/interim/config_check.json")
 SPLITS = ("train", "val", "test")
 

@@ -7,6 +7,7 @@ pipeline goes on.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,10 +52,8 @@ class Problem:
 def _plain(value: Any) -> Any:
     """JSON-friendly example values (numpy scalars, timestamps, NaN)."""
     if hasattr(value, "item") and callable(value.item):
-        try:
+        with contextlib.suppress(ValueError, TypeError):
             value = value.item()
-        except (ValueError, TypeError):
-            pass
     if isinstance(value, float) and value != value:
         return None
     if isinstance(value, (str, int, float, bool)) or value is None:

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from bakeoff import setup_logging
 from bakeoff.io import read_json, write_parquet
 from bakeoff.params import SplitConfig, load_params
-from bakeoff.paths import DATA_CARD, RAW_DATASET, SPLITS, split_path
+from bakeoff.paths import DATA_CARD, DATASET, SPLITS, split_path
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def main() -> None:
     setup_logging()
     params = load_params()
     card = read_json(DATA_CARD)
-    frame = pd.read_parquet(RAW_DATASET)
+    frame = pd.read_parquet(DATASET)
     parts = split_frame(
         frame, target=card["target"], task=card["task"], config=params.split, seed=params.seed
     )

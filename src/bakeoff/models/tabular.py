@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bakeoff.columns import as_categories, as_datetimes, as_numbers
+
 FAMILIES = ("classical", "deep")
+MAX_UNSEEN_EXAMPLES = 5
+
+
+class UnseenCategoryWarning(UserWarning):
+    """Input rows hold categories the model never saw in training (encoded as unknown)."""
+
+
+def column_kind(column: pd.Series) -> str:
+    """How a model input column is handled: numeric (booleans too), datetime or categorical."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return "numeric"
+    return "categorical"
+
+
+CONVERTERS = {"numeric": as_numbers, "datetime": as_datetimes, "categorical": as_categories}
 
 
 class TabularModel:
@@ -34,11 +54,17 @@ class TabularModel:
         y_val: pd.Series | None = None,
     ) -> TabularModel:
         self.feature_columns_ = list(X.columns)
+        self.column_kinds_ = {c: column_kind(X[c]) for c in X.columns}
+        X = self._conform(X, check_unseen=False)
+        self.categories_ = {
+            c: set(X[c].dropna()) for c, kind in self.column_kinds_.items() if kind == "categorical"
+        }
         Xt = self.preprocessor.fit_transform(X, y)
         accepted = inspect.signature(self.estimator.fit).parameters
         kwargs: dict[str, Any] = {}
         # Estimators that early-stop on a validation set (the networks) take it preprocessed.
         if X_val is not None and "X_val" in accepted:
+            X_val = self._conform(X_val[self.feature_columns_], check_unseen=False)
             kwargs = {"X_val": self.preprocessor.transform(X_val), "y_val": np.asarray(y_val)}
         # Networks that embed categories need to know which output columns are codes: a
         # preprocessor that knows sets `layout_`, and an estimator that wants it takes `layout`.
@@ -51,11 +77,46 @@ class TabularModel:
     def classes_(self) -> np.ndarray:
         return self.estimator.classes_
 
+    def _conform(self, X: pd.DataFrame, check_unseen: bool = True) -> pd.DataFrame:
+        """Input rows with the training dtypes: numbers parsed, dates parsed, categories as str.
+
+        Raw rows from a CSV or a JSON request arrive as strings or ints; the preprocessing
+        routes columns by dtype, so each column is converted to what training saw.
+        """
+        out = {}
+        for name, kind in self.column_kinds_.items():
+            column = X[name]
+            converted = CONVERTERS[kind](column)
+            bad = column.notna() & converted.isna()
+            if bad.any():
+                raise ValueError(
+                    f"column {name!r}: {int(bad.sum())} value(s) are not {kind}, e.g. "
+                    f"{column[bad].head(3).tolist()}"
+                )
+            out[name] = converted
+            if check_unseen and kind == "categorical":
+                self._warn_unseen(name, converted)
+        return pd.DataFrame(out, index=X.index)
+
+    def _warn_unseen(self, name: str, column: pd.Series) -> None:
+        unseen = column.notna() & ~column.isin(self.categories_[name])
+        if unseen.any():
+            examples = sorted(set(column[unseen]))[:MAX_UNSEEN_EXAMPLES]
+            warnings.warn(
+                f"column {name!r}: {int(unseen.sum())} value(s) never seen in training "
+                f"{examples} are encoded as unknown",
+                UnseenCategoryWarning,
+                stacklevel=4,
+            )
+
     def _transform(self, X: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_columns_ if c not in X.columns]
         if missing:
-            raise KeyError(f"input is missing column(s) {missing} that the model was trained on")
-        return self.preprocessor.transform(X[self.feature_columns_])
+            raise KeyError(
+                f"input is missing column(s) {missing} that the model was trained on; "
+                f"it has {list(X.columns)[:20]}"
+            )
+        return self.preprocessor.transform(self._conform(X[self.feature_columns_]))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.estimator.predict(self._transform(X))

@@ -1,0 +1,200 @@
+"""Validation: every bad input from a tiny CSV fixture, its rule named, all problems at once."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from bakeoff import validate as validate_stage
+from bakeoff.ingest import ingest
+from bakeoff.params import params_from_mapping
+from bakeoff.paths import DATA_CARD, DATASET, RAW_CARD, RAW_DATASET, VALIDATION_REPORT
+from bakeoff.problems import errors, warnings
+from bakeoff.sources import read_source
+from conftest import PROJECT_ROOT
+
+BASE = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+
+
+def make_params(tmp_path, csv: str, **data):
+    (tmp_path / "t.csv").write_text(csv, encoding="utf-8")
+    raw = {**BASE, "data": {"name": "t", "source": {"kind": "file", "path": "t.csv"}, **data}}
+    raw.setdefault("validate", {})
+    return params_from_mapping(raw)
+
+
+def check(tmp_path, csv: str, **data):
+    """Read, ingest and validate a CSV; returns (frame, card, problems)."""
+    params = make_params(tmp_path, csv, **data)
+    frame, card, problems = ingest(read_source(params.data, tmp_path), params.data)
+    assert problems == []
+    return validate_stage.validate(frame, card, params)
+
+
+def rules(problems, severity="error"):
+    chosen = errors(problems) if severity == "error" else warnings(problems)
+    return {(p.rule, p.column) for p in chosen}
+
+
+def table(n=40, seed=0, **extra):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n).round(3),
+            "b": rng.choice(["x", "y", "z"], size=n),
+            "label": np.tile(["yes", "no"], n // 2),
+        }
+    )
+    for name, values in extra.items():
+        frame[name] = values
+    return frame.to_csv(index=False)
+
+
+def test_clean_table_passes_without_problems(tmp_path):
+    frame, card, problems = check(tmp_path, table(), target="label")
+    assert problems == []
+    assert card["validation"]["status"] == "passed" and len(frame) == 40
+
+
+def test_target_missing_suggests_close_names(tmp_path):
+    _, _, problems = check(tmp_path, table(), target="Labels")
+    (problem,) = errors(problems)
+    assert problem.rule == "target_missing" and "'label'" in problem.message
+    assert problem.file == "t.csv"
+
+
+def test_configured_columns_that_do_not_exist(tmp_path):
+    _, _, problems = check(
+        tmp_path,
+        table(),
+        target="label",
+        drop_columns=["id"],
+        column_types={"bb": "categorical"},
+        scale={"a": 2.0},
+    )
+    assert rules(problems) == {
+        ("configured_column_missing", "id"),
+        ("configured_column_missing", "bb"),
+    }
+    assert "did you mean ['b']" in next(p.message for p in problems if p.column == "bb")
+
+
+def test_featurize_steps_naming_missing_columns(tmp_path):
+    params = make_params(tmp_path, table(), target="label")
+    params = params_from_mapping(
+        {**BASE, "data": vars(params.data), "featurize": {"steps": [{"drop_columns": ["c"]}]}}
+    )
+    frame, card, _ = ingest(read_source(params.data, tmp_path), params.data)
+    _, _, problems = validate_stage.validate(frame, card, params)
+    assert rules(problems) == {("configured_column_missing", "c")}
+
+
+def test_single_class_target(tmp_path):
+    csv = table().replace(",no\n", ",yes\n")
+    _, _, problems = check(tmp_path, csv, target="label")
+    assert ("single_class", "label") in rules(problems)
+
+
+def test_class_too_small_for_a_stratified_split(tmp_path):
+    labels = ["yes", "no"] * 19 + ["maybe", "maybe"]
+    csv = table(label=labels)
+    _, _, problems = check(tmp_path, csv, target="label")
+    (problem,) = errors(problems)
+    assert problem.rule == "class_too_small" and "'maybe'" in problem.message
+
+
+def test_non_numeric_regression_target(tmp_path):
+    _, _, problems = check(tmp_path, table(), target="label", task="regression")
+    assert ("target_not_numeric", "label") in rules(problems)
+
+
+def test_infinite_values_are_named_with_rows(tmp_path):
+    a = [0.5] * 40
+    a[7] = np.inf
+    _, _, problems = check(tmp_path, table(a=a), target="label")
+    (problem,) = errors(problems)
+    assert (problem.rule, problem.column) == ("infinite_values", "a")
+    assert problem.examples[0]["row"] == 7
+
+
+def test_free_text_is_rejected_with_a_way_out(tmp_path):
+    notes = [f"customer {i} wrote a long and unique comment number {i}" for i in range(40)]
+    _, _, problems = check(tmp_path, table(notes=notes), target="label")
+    (problem,) = errors(problems)
+    assert problem.rule == "text_not_supported" and "data.drop_columns" in problem.message
+
+
+def test_every_error_is_listed_at_once(tmp_path):
+    a = [0.5] * 40
+    a[3] = -np.inf
+    notes = [f"a long free text comment with many words {i}" for i in range(40)]
+    _, _, problems = check(tmp_path, table(a=a, notes=notes), target="label", drop_columns=["x"])
+    assert {p.rule for p in errors(problems)} == {
+        "infinite_values",
+        "text_not_supported",
+        "configured_column_missing",
+    }
+
+
+def test_all_nan_and_constant_columns_are_dropped_with_a_warning(tmp_path):
+    csv = table(empty=[None] * 40, same=["k"] * 40)
+    frame, card, problems = check(tmp_path, csv, target="label")
+    assert rules(problems, "warning") == {("all_nan_column", "empty"), ("constant_column", "same")}
+    assert "empty" not in frame and "same" not in frame
+    assert card["validation"]["dropped_columns"] == ["empty", "same"]
+    assert set(card["features"]) == {"a", "b"}
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_duplicate_rows_are_counted_and_dropped_when_configured(tmp_path, drop):
+    frame = pd.read_csv(pd.io.common.StringIO(table()))
+    csv = pd.concat([frame, frame.head(3)]).to_csv(index=False)
+    params = make_params(tmp_path, csv, target="label")
+    params = params_from_mapping(
+        {**BASE, "data": vars(params.data), "validate": {"drop_duplicates": drop}}
+    )
+    raw, card, _ = ingest(read_source(params.data, tmp_path), params.data)
+    out, _, problems = validate_stage.validate(raw, card, params)
+    (problem,) = warnings(problems)
+    assert problem.rule == "duplicate_rows" and problem.message.startswith("3 row(s)")
+    assert len(out) == (40 if drop else 43)
+
+
+def test_leaky_column_is_named_loudly(tmp_path):
+    labels = np.tile(["yes", "no"], 100)
+    leak = np.where(labels == "yes", 1.0, 0.0) + np.random.default_rng(0).normal(0, 0.01, 200)
+    _, _, problems = check(tmp_path, table(n=200, label=labels, leak=leak), target="label")
+    assert rules(problems, "warning") == {("possible_leakage", "leak")}
+    assert "LEAK SUSPECT" in warnings(problems)[0].message
+
+
+def test_heavy_imbalance_is_flagged(tmp_path):
+    labels = ["no"] * 95 + ["yes"] * 5
+    _, _, problems = check(tmp_path, table(n=100, label=labels), target="label")
+    (problem,) = warnings(problems)
+    assert problem.rule == "class_imbalance" and "balanced accuracy" in problem.message
+
+
+def test_stage_fails_with_a_report_and_writes_nothing_downstream(tmp_path, monkeypatch, caplog):
+    """The stage itself: exit 1, every problem in reports/validation.json, no dataset."""
+    a = [0.5] * 40
+    a[2] = np.inf
+    params = make_params(tmp_path, table(a=a), target="lable")
+    frame, card, _ = ingest(read_source(params.data, tmp_path), params.data)
+    monkeypatch.chdir(tmp_path)
+    raw = {**BASE, "data": vars(params.data)}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    os.makedirs(RAW_DATASET.parent)
+    frame.to_parquet(RAW_DATASET)
+    RAW_CARD.write_text(json.dumps(card))
+    with pytest.raises(SystemExit) as exit_info:
+        validate_stage.main()
+    assert exit_info.value.code == 1
+    report = json.loads(VALIDATION_REPORT.read_text())
+    assert report["status"] == "failed" and report["errors"] == 2
+    assert {p["rule"] for p in report["problems"]} == {"target_missing", "infinite_values"}
+    assert not DATASET.exists() and not DATA_CARD.exists()
+    assert "target_missing" in caplog.text and "did you mean 'label'" in caplog.text
