@@ -70,7 +70,7 @@ def project(tmp_path_factory) -> Path:
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-q", "-m", "copy")
     result = run(root, "dvc", "exp", "run", *QUICK)
-    assert stages_run(result.stdout)[:4] == ["config", "ingest", "split", "featurize"]
+    assert stages_run(result.stdout)[:5] == ["config", "ingest", "validate", "split", "featurize"]
     return root
 
 
@@ -78,6 +78,8 @@ def test_outputs_exist_and_every_model_beats_dummy(project):
     for name in (
         "data/raw/dataset.parquet",
         "data/raw/data_card.json",
+        "data/interim/data_card.json",
+        "reports/validation.json",
         "data/processed/test.parquet",
         "reports/leaderboard.md",
         "reports/comparison.png",
@@ -167,3 +169,34 @@ def test_hydra_multirun_grid_logs_each_job(project):
         ("0.003", "0.1"),
     }
     assert all(r.info.status == "FINISHED" and "val/accuracy" in r.data.metrics for r in runs)
+
+
+def test_bad_input_stops_at_validate_with_every_problem_named(project):
+    """A wrong target and a missing drop column: validate fails, nothing downstream runs."""
+    before = (project / "data/interim/train.parquet").stat().st_mtime_ns
+    try:
+        result = run(
+            project,
+            "dvc",
+            "exp",
+            "run",
+            "-S",
+            "data.target=diagnosis",
+            "-S",
+            "data.drop_columns=[patient_id]",
+            check=False,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        assert stages_run(result.stdout)[-1] == "validate"
+        assert "2 error(s)" in output and "target_missing" in output
+        assert "data.drop_columns names column 'patient_id'" in output
+        report = json.loads((project / "reports/validation.json").read_text())
+        assert {p["rule"] for p in report["problems"]} == {
+            "target_missing",
+            "configured_column_missing",
+        }
+        assert not (project / "data/interim/dataset.parquet").exists()
+        assert (project / "data/interim/train.parquet").stat().st_mtime_ns == before
+    finally:
+        run(project, "git", "checkout", "--", "params.yaml")
