@@ -1,9 +1,11 @@
 """The model contract on tiny mixed-type data, for every classical factory."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bakeoff.models import classical
+from bakeoff.models.tabular import UnseenCategoryWarning
 
 FACTORIES = [
     (classical.dummy, {}),
@@ -46,7 +48,8 @@ def test_unseen_category_and_all_nan_column_do_not_break_prediction(mixed_frame)
     model = classical.linear("classification").fit(X, y)
     rows = X.head(3).copy()
     rows["colour"] = "ultraviolet"
-    assert len(model.predict(rows)) == 3
+    with pytest.warns(UnseenCategoryWarning, match="ultraviolet"):
+        assert len(model.predict(rows)) == 3
     # the all-NaN column keeps its slot: the feature count is what the estimator saw
     assert model.preprocessor.transform(X).shape[1] == model.estimator.n_features_in_
 
@@ -65,3 +68,52 @@ def test_describe_counts_size(mixed_frame):
     boosted = classical.hist_gradient_boosting("classification", max_iter=5).fit(X, y)
     assert boosted.describe()["tree_nodes"] > 5
     assert classical.linear("classification").fit(X, y).describe()["parameters"] > 3
+
+
+@pytest.fixture
+def typed_frame():
+    """One column per type family, as ingest leaves them: float, str, 0/1 float, datetime."""
+    rng = np.random.default_rng(3)
+    n = 80
+    when = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    frame = pd.DataFrame(
+        {
+            "amount": rng.normal(size=n),
+            "city": pd.Series(rng.choice(["paris", "oslo", "rome"], n), dtype="str"),
+            "member": rng.integers(0, 2, n).astype(float),
+            "joined": pd.Series(when),
+        }
+    )
+    frame["target"] = np.where(frame["amount"] + frame["member"] > 0.5, "yes", "no")
+    return frame
+
+
+@pytest.mark.parametrize(("factory", "hyper"), FACTORIES, ids=lambda f: getattr(f, "__name__", ""))
+def test_every_type_family_fits_and_raw_string_rows_predict_the_same(factory, hyper, typed_frame):
+    X, y = typed_frame.drop(columns=["target"]), typed_frame["target"]
+    model = factory("classification", **hyper).fit(X, y)
+    # Rows as a CSV or a JSON request delivers them: every value a string.
+    raw = X.head(10).astype(str)
+    raw["member"] = raw["member"].map({"1.0": "true", "0.0": "false"})
+    np.testing.assert_array_equal(model.predict(raw), model.predict(X.head(10)))
+    np.testing.assert_allclose(model.predict_proba(raw), model.predict_proba(X.head(10)))
+
+
+def test_datetime_columns_become_numeric_parts(typed_frame):
+    X, y = typed_frame.drop(columns=["target"]), typed_frame["target"]
+    model = classical.linear("classification").fit(X, y)
+    names = list(model.preprocessor.get_feature_names_out())
+    assert {"joined_year", "joined_month", "joined_day_of_week"} <= set(names)
+
+
+def test_unseen_categories_warn_and_bad_numbers_are_named(typed_frame):
+    X, y = typed_frame.drop(columns=["target"]), typed_frame["target"]
+    model = classical.hist_gradient_boosting("classification", max_iter=10).fit(X, y)
+    rows = X.head(4).copy()
+    rows["city"] = ["lima", "lima", "paris", "quito"]
+    with pytest.warns(UnseenCategoryWarning, match=r"'city': 3 value\(s\).*\['lima', 'quito'\]"):
+        assert len(model.predict(rows)) == 4
+    rows = X.head(2).astype(str)
+    rows.loc[rows.index[1], "amount"] = "n/a?"
+    with pytest.raises(ValueError, match=r"column 'amount': 1 value\(s\) are not numeric"):
+        model.predict(rows)

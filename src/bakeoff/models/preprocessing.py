@@ -19,7 +19,7 @@ NUMERIC = make_column_selector(dtype_include="number", dtype_exclude="bool")
 DATETIME = make_column_selector(dtype_include="datetime")
 CATEGORICAL = make_column_selector(dtype_exclude=["number", "datetime"])
 
-DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
+DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
 
 
 class DatetimeParts(TransformerMixin, BaseEstimator):
