@@ -1,4 +1,5 @@
-"""LightningMLP: learning, label mapping, early stopping, determinism, persistence, failures."""
+"""LightningMLP: learning, label mapping, early stopping, determinism, persistence, failures,
+and categories as embeddings through the `mlp` factory."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import torch
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
 
-from bakeoff.models.deep import LightningMLP, mlp
+from bakeoff.models.deep import MLP, CategoryEmbeddings, LightningMLP, mlp
+from bakeoff.models.network_inputs import UNKNOWN_CODE
+from bakeoff.models.tabular import UnseenCategoryWarning
 
 CPU = {"accelerator": "cpu", "devices": 1}
 
@@ -169,14 +172,146 @@ def test_sklearn_clone_keeps_parameters():
     assert clone(model).get_params() == model.get_params()
 
 
-def test_mlp_factory_fits_raw_frame_with_categories():
+@pytest.mark.parametrize(
+    ("categorical", "n_inputs"), [("embedding", 11), ("one_hot", 12)], ids=["embedding", "one-hot"]
+)
+def test_mlp_factory_fits_raw_frame_with_categories(categorical, n_inputs):
     X, y = _classification()
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(10)])
-    frame["colour"] = np.where(y == 1, "red", "blue")  # one-hot encoded by the factory
+    frame["colour"] = pd.Series(np.where(y == 1, "red", "blue"), dtype="str")
     model = mlp(
-        "classification", hidden_sizes=[16], batch_size=32, max_epochs=15, patience=5, trainer=CPU
+        "classification",
+        categorical=categorical,
+        hidden_sizes=[16],
+        batch_size=32,
+        max_epochs=15,
+        patience=5,
+        trainer=CPU,
     )
     model.fit(frame.iloc[:200], pd.Series(y[:200]), frame.iloc[200:], pd.Series(y[200:]))
     assert model.family == "deep"
-    assert model.estimator.n_features_in_ == 12  # 10 numbers + one-hot of 2 colours
+    # 10 numbers + one code column (embedding) or one-hot of 2 colours
+    assert model.estimator.n_features_in_ == n_inputs
     assert (model.predict(frame.iloc[200:]) == y[200:]).mean() > 0.85
+
+
+# ---- categories as embeddings ------------------------------------------------------------
+
+
+def _mixed_frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Two numbers, a colour that moves the label as much as x1 does, a noise category, NaNs."""
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue", "black"], size=n)
+    x1 = rng.normal(size=n)
+    warm = np.isin(colour, ["red", "green"])
+    y = (np.where(warm, 1.5, -1.5) + 1.5 * x1 + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    frame = pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": np.where(np.arange(n) % 9 == 0, np.nan, rng.normal(size=n)),
+            "colour": pd.Series(colour, dtype="str").mask(np.arange(n) % 11 == 0),
+            "shape": pd.Series(rng.choice(["circle", "square"], size=n), dtype="str"),
+        }
+    )
+    return frame, y
+
+
+def _small_mlp(**kwargs):
+    params = {"hidden_sizes": [16], "lr": 1e-2, "batch_size": 32, "max_epochs": 20, "patience": 5}
+    return mlp("classification", trainer=CPU, **{**params, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def fitted_embedding():
+    frame, y = _mixed_frame()
+    model = _small_mlp(embedding_dim=4).fit(frame[:300], y[:300], frame[300:], y[300:])
+    return model, frame, y
+
+
+def test_embedding_network_takes_numbers_then_one_code_per_category(fitted_embedding):
+    model, frame, y = fitted_embedding
+    est = model.estimator
+    assert est.layout_ == {"n_numeric": 2, "cardinalities": [6, 4]}  # 4 colours + NaN, 2 shapes
+    assert est.n_features_in_ == 4
+    embeddings = est.network_[0]
+    assert isinstance(embeddings, CategoryEmbeddings)
+    assert [e.weight.shape[1] for e in embeddings.embeddings] == [4, 4]
+    # The unknown code's vector stays zero through training.
+    for e in embeddings.embeddings:
+        assert torch.count_nonzero(e.weight[UNKNOWN_CODE]) == 0
+    assert (model.predict(frame[300:]) == y[300:]).mean() > 0.8
+    assert model.describe()["parameters"] == sum(p.numel() for p in est.network_.parameters())
+
+
+def test_unseen_and_missing_categories_predict_without_error(fitted_embedding):
+    model, frame, _ = fitted_embedding
+    rows = frame[300:305].copy()
+    rows["colour"] = ["ultraviolet", None, "red", "red", None]
+    rows["shape"] = [None, "hexagon", "circle", None, "square"]  # no NaN shape in training
+    with pytest.warns(UnseenCategoryWarning) as warned:
+        proba = model.predict_proba(rows)
+    warned_columns = sorted(str(w.message).split(":")[0] for w in warned)
+    assert warned_columns == ["column 'colour'", "column 'shape'"]
+    assert proba.shape == (5, 2)
+    assert np.isfinite(proba).all()
+    codes = model.preprocessor.transform(rows)[:, 2:]
+    assert codes.tolist() == [[0, 0], [1, 0], [5, 2], [5, 0], [1, 3]]
+
+
+def test_embedding_model_joblib_round_trip_is_identical(fitted_embedding, tmp_path):
+    model, frame, _ = fitted_embedding
+    joblib.dump(model, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+
+
+def test_embedding_without_categories_is_a_plain_mlp():
+    frame, y = _mixed_frame()
+    numbers = frame[["x1", "x2"]]
+    model = _small_mlp().fit(numbers[:300], y[:300], numbers[300:], y[300:])
+    assert isinstance(model.estimator.network_, MLP)
+    assert model.estimator.layout_ == {"n_numeric": 2, "cardinalities": []}
+    assert (model.predict(numbers[300:]) == y[300:]).mean() > 0.6
+
+
+def test_embedding_without_numbers_learns_from_categories():
+    frame, y = _mixed_frame()
+    codes_only = frame[["colour", "shape"]]
+    model = _small_mlp().fit(codes_only[:300], y[:300], codes_only[300:], y[300:])
+    assert model.estimator.layout_ == {"n_numeric": 0, "cardinalities": [6, 4]}
+    assert (model.predict(codes_only[300:]) == y[300:]).mean() > 0.65
+
+
+def test_embedding_regression_on_a_category_effect():
+    frame, _ = _mixed_frame()
+    target = frame["x1"] + frame["colour"].map({"red": 3.0, "green": -3.0}).fillna(0.0)
+    model = mlp(
+        "regression", hidden_sizes=[32], batch_size=32, max_epochs=40, patience=8, trainer=CPU
+    )
+    model.fit(frame[:300], target[:300], frame[300:], target[300:])
+    rmse = float(np.sqrt(((model.predict(frame[300:]) - target[300:]) ** 2).mean()))
+    assert rmse < 0.5 * float(target[300:].std())
+
+
+def test_deterministic_cpu_trainer_repeats_exactly():
+    frame, y = _mixed_frame()
+    trainer = {"accelerator": "cpu", "devices": 1, "deterministic": True}
+    fits = [
+        mlp("classification", hidden_sizes=[16], max_epochs=4, trainer=trainer).fit(
+            frame[:300], y[:300], frame[300:], y[300:]
+        )
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(fits[0].predict_proba(frame), fits[1].predict_proba(frame))
+    assert fits[0].estimator.history_ == fits[1].estimator.history_
+
+
+def test_layout_that_does_not_match_the_matrix_is_rejected():
+    X, y = _classification()
+    with pytest.raises(ValueError, match="layout has 8 numeric \\+ 1 code columns"):
+        _model().fit(X, y, layout={"n_numeric": 8, "cardinalities": [3]})
+
+
+def test_unknown_categorical_encoding_is_rejected():
+    with pytest.raises(ValueError, match="one_hot"):
+        mlp("classification", categorical="ordinal")

