@@ -201,3 +201,16 @@ def test_bad_input_stops_at_validate_with_every_problem_named(project):
         assert (project / "data/interim/train.parquet").stat().st_mtime_ns == before
     finally:
         run(project, "git", "checkout", "--", "params.yaml")
+
+
+def test_image_dataset_runs_the_bake_off_with_the_cnn(project):
+    """digits: ingest decodes images into pixel columns, the CNN joins the line-up."""
+    quick = ["-S", "models.cnn.max_epochs=8", "-S", "models.mlp.max_epochs=8"]
+    result = run(project, "dvc", "exp", "run", "-S", "data=digits", *QUICK, *quick)
+    assert "train@cnn" in stages_run(result.stdout)
+    card = json.loads((project / "data/interim/data_card.json").read_text())
+    assert card["image"]["shape"] == [1, 8, 8] and card["rows"] == 1797
+    board = json.loads((project / "reports/leaderboard.json").read_text())
+    assert set(board["models"]) == {*MODELS, "cnn"}
+    assert board["models"]["cnn"]["family"] == "deep"
+    assert board["models"]["cnn"]["accuracy"] > board["models"]["dummy"]["accuracy"] + 0.5
