@@ -43,8 +43,10 @@ lint: setup
 ui: setup  ## MLflow UI over this project's store, on 127.0.0.1
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT) --workers 1
 
-bench: setup
+bench: setup  ## categorical_encoding needs data/external/{adult.data,california_housing.csv}
 	$(BIN)/python benchmarks/lightning_overhead.py
+	$(BIN)/python benchmarks/digits_cnn.py
+	$(BIN)/python benchmarks/categorical_encoding.py
 
 lock:  ## re-pin: rebuild the lock from a fresh resolve of pyproject.toml's ranges
 	rm -rf /tmp/bakeoff-lock && $(PYTHON) -m venv /tmp/bakeoff-lock

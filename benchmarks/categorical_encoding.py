@@ -10,7 +10,7 @@ how much of a gap is noise.
 
 Usage:  PYTHONPATH=src python benchmarks/categorical_encoding.py [--data-dir DIR]
             [--seeds 42 43 44] [--set key=value ...]
-DIR holds adult.data and california_housing.csv (default: ../shared/datasets).
+DIR holds adult.data and california_housing.csv (default: data/external, as the cards).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "external")
     parser.add_argument("--datasets", nargs="+", default=list(FILES), choices=list(FILES))
     parser.add_argument("--encodings", nargs="+", default=list(CATEGORICAL_ENCODINGS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
