@@ -198,3 +198,12 @@ def test_stage_fails_with_a_report_and_writes_nothing_downstream(tmp_path, monke
     assert {p["rule"] for p in report["problems"]} == {"target_missing", "infinite_values"}
     assert not DATASET.exists() and not DATA_CARD.exists()
     assert "target_missing" in caplog.text and "did you mean 'label'" in caplog.text
+
+
+def test_image_pixels_are_never_dropped(tmp_path):
+    """A blank border pixel is constant, yet the CNN needs every position."""
+    params = make_params(tmp_path, table(pixel_0=[0.0] * 40), target="label")
+    frame, card, _ = ingest(read_source(params.data, tmp_path), params.data)
+    card["image"] = {"shape": [1, 1, 1]}
+    out, card, problems = validate_stage.validate(frame, card, params)
+    assert "pixel_0" in out and "pixel_0" in card["features"] and problems == []

@@ -326,7 +326,8 @@ def validate(
         return frame, card, problems
     features = [c for c in card["features"] if c in frame.columns]
     problems += target_problems(frame[target], card["task"], params.split.stratify, file)
-    degenerate = degenerate_columns(frame, features, file)
+    # Pixels keep their positions (the CNN reshapes them): a blank border is not dropped.
+    degenerate = [] if card.get("image") else degenerate_columns(frame, features, file)
     problems += degenerate
     problems += duplicate_rows(frame, config.drop_duplicates, file)
     if errors(problems):
