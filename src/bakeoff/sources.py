@@ -198,16 +198,19 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_sha256(path: Path, expected: str | None, url: str) -> None:
+def _check_sha256(path: Path, expected: str | None, url: str, dest: Path) -> None:
+    """`path` is `dest` itself, or the partial download that becomes `dest` once checked."""
     if expected and (actual := sha256_of(path)) != expected.lower():
+        # A fresh download that fails the check is deleted, so there is no file to delete.
+        fix = "delete the file to download again" if path == dest else "nothing was kept"
         raise DataError(
             [
                 Problem(
                     "checksum",
                     f"sha256 is {actual}, the card expects {expected}; the download from {url} "
-                    "differs from what the card describes (delete the file to download again, "
-                    "or update data.source.sha256)",
-                    file=str(path),
+                    f"differs from what the card describes ({fix}, or update "
+                    "data.source.sha256)",
+                    file=str(dest),
                 )
             ]
         )
@@ -216,7 +219,7 @@ def _check_sha256(path: Path, expected: str | None, url: str) -> None:
 def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Path:
     """Download `url` to `dest` once (atomically); a later call reuses the file."""
     if dest.is_file():
-        _check_sha256(dest, sha256, url)
+        _check_sha256(dest, sha256, url, dest)
         log.info("using %s (downloaded before from %s)", dest, url)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -226,7 +229,7 @@ def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) ->
         with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
             for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK), b""):
                 out.write(chunk)
-        _check_sha256(partial, sha256, url)
+        _check_sha256(partial, sha256, url, dest)
         os.replace(partial, dest)
     except (urllib.error.URLError, OSError) as exc:
         raise DataError(
@@ -258,7 +261,7 @@ def read_openml(source: dict[str, Any], target: str, root: Path) -> pd.DataFrame
             name=None if source.get("data_id") else source["name"],
             data_id=source.get("data_id"),
             version=source.get("version", "active"),
-            data_home=str(root / EXTERNAL_DATA / "openml"),
+            data_home=str(root / EXTERNAL_DATA),  # fetch_openml adds "openml/" itself
             target_column=None,  # keep every column; the card names the target
             as_frame=True,
             n_retries=source.get("retries", 1),
