@@ -232,6 +232,8 @@ def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) ->
         _check_sha256(partial, sha256, url, dest)
         os.replace(partial, dest)
     except (urllib.error.URLError, OSError) as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()  # an HTTPError holds the open response (ResourceWarning otherwise)
         raise DataError(
             [Problem("download_failed", f"cannot download {url}: {exc}", file=str(dest))]
         ) from None
