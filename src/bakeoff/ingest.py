@@ -178,6 +178,9 @@ def main() -> None:
     except DataError as exc:
         log.error("dataset %s cannot be ingested\n%s", params.data.name, exc)
         sys.exit(1)
+    except ValueError as exc:  # the card itself is wrong: say which card, no traceback
+        log.error("dataset card %r (conf/data/): %s", params.data.name, exc)
+        sys.exit(1)
     path = params.data.source.get("path")
     if path and (root / path).is_file():
         card["source_sha256"] = sha256_of(root / path)
