@@ -173,7 +173,7 @@ def test_hydra_multirun_grid_logs_each_job(project):
 
 
 def test_bad_input_stops_at_validate_with_every_problem_named(project):
-    """A wrong target and a missing drop column: validate fails, nothing downstream runs."""
+    """Two columns the table lacks: validate lists both and fails; nothing downstream runs."""
     before = (project / "data/interim/train.parquet").stat().st_mtime_ns
     try:
         result = run(
@@ -182,21 +182,18 @@ def test_bad_input_stops_at_validate_with_every_problem_named(project):
             "exp",
             "run",
             "-S",
-            "data.target=diagnosis",
-            "-S",
-            "data.drop_columns=[patient_id]",
+            "data.drop_columns=[patient_id,mean_radius]",
             check=False,
         )
         output = result.stdout + result.stderr
         assert result.returncode != 0
         assert stages_run(result.stdout)[-1] == "validate"
-        assert "2 error(s)" in output and "target_missing" in output
+        assert "2 error(s)" in output
         assert "data.drop_columns names column 'patient_id'" in output
+        assert "did you mean ['mean radius']" in output
         report = json.loads((project / "reports/validation.json").read_text())
-        assert {p["rule"] for p in report["problems"]} == {
-            "target_missing",
-            "configured_column_missing",
-        }
+        assert report["status"] == "failed"
+        assert [p["rule"] for p in report["problems"]] == ["configured_column_missing"] * 2
         assert not (project / "data/interim/dataset.parquet").exists()
         assert (project / "data/interim/train.parquet").stat().st_mtime_ns == before
     finally:
