@@ -12,6 +12,10 @@ FACTORIES = [
     (classical.linear, {"C": 1.0}),
     (classical.random_forest, {"n_estimators": 20, "random_state": 0}),
     (classical.hist_gradient_boosting, {"max_iter": 20, "random_state": 0}),
+    (classical.extra_trees, {"n_estimators": 20, "random_state": 0}),
+    (classical.knn, {"n_neighbors": 5}),
+    (classical.svm, {"random_state": 0}),
+    (classical.svm, {"random_state": 0, "max_exact_rows": 10, "n_components": 20}),
 ]
 
 
@@ -117,3 +121,12 @@ def test_unseen_categories_warn_and_bad_numbers_are_named(typed_frame):
     rows.loc[rows.index[1], "amount"] = "n/a?"
     with pytest.raises(ValueError, match=r"column 'amount': 1 value\(s\) are not numeric"):
         model.predict(rows)
+
+
+def test_svm_switches_to_the_kernel_approximation_above_the_row_guard(mixed_frame):
+    X, y = mixed_frame.drop(columns=["target"]), mixed_frame["target"]
+    exact = classical.svm("classification", max_exact_rows=100).fit(X, y)
+    approximate = classical.svm("classification", max_exact_rows=50, n_components=30).fit(X, y)
+    assert not exact.estimator.approximate_ and approximate.estimator.approximate_
+    for model in (exact, approximate):
+        assert (model.predict(X) == y).mean() > 0.75

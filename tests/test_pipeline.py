@@ -5,21 +5,40 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
 # Small but real: fewer epochs and trees than the defaults.
-QUICK = ["-S", "models.mlp.max_epochs=30", "-S", "models.random_forest.n_estimators=100"]
-MODELS = ["dummy", "logreg", "random_forest", "hist_gradient_boosting", "mlp"]
+QUICK = [
+    "-S",
+    "models.mlp.max_epochs=30",
+    "-S",
+    "models.random_forest.n_estimators=100",
+    "-S",
+    "models.extra_trees.n_estimators=100",
+]
+MODELS = [
+    "dummy",
+    "logreg",
+    "knn",
+    "svm",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+    "mlp",
+]
 
 
 def _env() -> dict[str, str]:
@@ -198,6 +217,65 @@ def test_bad_input_stops_at_validate_with_every_problem_named(project):
         assert (project / "data/interim/train.parquet").stat().st_mtime_ns == before
     finally:
         run(project, "git", "checkout", "--", "params.yaml")
+
+
+def test_a_model_that_fails_is_reported_and_the_others_kept(project):
+    """A NaN loss (absurd learning rate): the run is FAILED with the epoch named, the
+    bake-off completes without the model and lists it as failed."""
+    try:
+        result = run(project, "dvc", "exp", "run", *QUICK, "-S", "models.mlp.lr=1e12")
+        assert stages_run(result.stdout)[-1] == "compare"
+        board = json.loads((project / "reports/leaderboard.json").read_text())
+        assert "mlp" not in board["models"] and board["best_deep"] is None
+        assert "FloatingPointError" in board["failed"]["mlp"]["error"]
+        assert "at epoch 0" in board["failed"]["mlp"]["error"]
+        assert "Failed to train" in (project / "reports/leaderboard.md").read_text()
+        client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+        failed = client.get_run(board["failed"]["mlp"]["run_id"])
+        assert failed.info.status == "FAILED"
+        assert "learning rate" in failed.data.tags["bakeoff.error"]
+    finally:
+        run(project, "git", "checkout", "--", "params.yaml")
+
+
+def test_sigterm_during_training_ends_the_run_killed(project):
+    """A terminated training process leaves its MLflow run KILLED, never RUNNING."""
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("breast_cancer")
+    seen = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
+    # max_epochs far beyond early stopping's reach: the run is still training when killed.
+    params = project / "params.yaml"
+    original = params.read_text()
+    endless = yaml.safe_load(original)
+    endless["models"]["mlp"].update(max_epochs=100_000, patience=100_000)
+    params.write_text(yaml.safe_dump(endless, sort_keys=False))
+    try:
+        process = subprocess.Popen(
+            ["python", "-m", "bakeoff.train", "mlp"],
+            cwd=project,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        new = []
+        for _ in range(240):  # wait for the run to start training (imports take seconds)
+            time.sleep(0.5)
+            new = [
+                r
+                for r in client.search_runs([experiment.experiment_id])
+                if r.info.run_id not in seen and r.info.status == "RUNNING"
+            ]
+            if new and "fit_seconds" not in new[0].data.metrics:
+                break
+        assert new, "training never started"
+        time.sleep(3)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+        assert process.returncode != 0, output[-2000:]
+        assert client.get_run(new[0].info.run_id).info.status == "KILLED"
+    finally:
+        params.write_text(original)
 
 
 def test_image_dataset_runs_the_bake_off_with_the_cnn(project):

@@ -50,6 +50,16 @@ def summarize(ranked: list[dict[str, Any]], task: str) -> dict[str, Any]:
     return summary
 
 
+def failed_markdown(failed: dict[str, dict[str, str]]) -> str:
+    if not failed:
+        return ""
+    lines = ["", "Failed to train (not ranked):", ""]
+    lines += [
+        f"- **{name}**: {f['error']} (MLflow run {f['run_id']})" for name, f in failed.items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     task = summary["task"]
     columns = ["rank", "model", "family", *COLUMNS[task], *COST_COLUMNS]
@@ -80,7 +90,11 @@ def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) 
 
 
 def log_pipeline_run(
-    dataset: str, ranked: list[dict], summary: dict, tracking_uri: str | None
+    dataset: str,
+    ranked: list[dict],
+    summary: dict,
+    tracking_uri: str | None,
+    failed: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """One parent run per pipeline run; model runs trained in it become its children."""
     import mlflow
@@ -105,9 +119,13 @@ def log_pipeline_run(
             mlflow.log_metrics(
                 {f"{row['model']}/{k}": row[k] for k in HIGHER_IS_BETTER if k in row}
             )
-            run = client.get_run(row["run_id"])
+        children = [r["run_id"] for r in ranked] + [f["run_id"] for f in (failed or {}).values()]
+        for run_id in children:
+            run = client.get_run(run_id)
             if "mlflow.parentRunId" not in run.data.tags:  # trained in this pipeline run
-                client.set_tag(row["run_id"], "mlflow.parentRunId", parent.info.run_id)
+                client.set_tag(run_id, "mlflow.parentRunId", parent.info.run_id)
+        if failed:
+            mlflow.set_tag("bakeoff.failed_models", ",".join(failed))
         for path in (LEADERBOARD_JSON, LEADERBOARD_MD, COMPARISON_PLOT):
             mlflow.log_artifact(str(path))
         # The data card with validation's warnings: what the models were trained on.
@@ -124,22 +142,29 @@ def main() -> None:
     setup_logging()
     params = load_params()
     task = read_json(DATA_CARD)["task"]
-    rows = []
+    rows, failed = [], {}
     for name in params.models:
         trained = read_json(model_dir(name) / "train.json")
+        if trained.get("status") == "failed":
+            failed[name] = {"error": trained["error"], "run_id": trained["run_id"]}
+            continue
         scores = read_json(evaluation_dir(name) / "metrics.json")
         rows.append(
             {"model": name, "family": trained["family"], "run_id": trained["run_id"], **scores}
         )
+    if not rows:
+        raise SystemExit(f"every model failed to train: {failed}")
     ranked = rank_models(rows, task)
     summary = summarize(ranked, task)
     fields = ["rank", "family", *COLUMNS[task], *COST_COLUMNS, "run_id"]
     board = {**summary, "models": {r["model"]: {k: r[k] for k in fields if k in r} for r in ranked}}
+    # `failed` holds strings only: DVC reads this file as metrics and skips non-numbers.
+    board["failed"] = failed
     write_json(LEADERBOARD_JSON, board)
-    markdown = leaderboard_markdown(ranked, summary)
+    markdown = leaderboard_markdown(ranked, summary) + failed_markdown(failed)
     write_text(LEADERBOARD_MD, markdown)
     plots.comparison_plot(ranked, summary["metric"], COMPARISON_PLOT)
-    parent = log_pipeline_run(params.data.name, ranked, summary, params.tracking_uri)
+    parent = log_pipeline_run(params.data.name, ranked, summary, params.tracking_uri, failed)
     log.info("leaderboard (MLflow run %s):\n%s", parent, markdown)
 
 

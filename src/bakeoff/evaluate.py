@@ -74,6 +74,13 @@ def main(argv: list[str] | None = None) -> None:
     name, params = load_model_params(argv, __doc__.splitlines()[0])
     card = read_json(DATA_CARD)
     trained = read_json(model_dir(name) / "train.json")
+    out = evaluation_dir(name)
+    if trained.get("status") == "failed":
+        # Nothing to score; compare lists the model as failed with train's reason.
+        (out / "plots").mkdir(parents=True, exist_ok=True)
+        write_json(out / "metrics.json", {})
+        log.warning("%s failed to train (%s): not evaluated", name, trained["error"])
+        return
     test = pd.read_parquet(split_path("test"))  # raw rows, as ingested
     y_true = test[card["target"]]
     features = test.drop(columns=[card["target"]])
@@ -95,7 +102,6 @@ def main(argv: list[str] | None = None) -> None:
         **time_latency(model.predict, features, params.evaluate, params.seed),
         "model_size_mb": folder_size_mb(model_dir(name) / "model"),
     }
-    out = evaluation_dir(name)
     figures = plot_model(card["task"], y_true, predictions, name, out / "plots")
     write_json(out / "metrics.json", {"test_rows": len(test), **scores})
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,37 @@ def run_config(params: Params, name: str) -> dict[str, Any]:
     }
 
 
+class TrainingFailed(Exception):
+    """A contestant failed to train; its MLflow run is FAILED and carries the reason."""
+
+    def __init__(self, model: str, run_id: str, reason: str):
+        self.model, self.run_id, self.reason = model, run_id, reason
+        super().__init__(f"{model} failed to train (MLflow run {run_id}): {reason}")
+
+
+@contextmanager
+def recorded_outcome(name: str, run) -> Iterator[None]:
+    """End the run KILLED on an interrupt (Ctrl-C, SIGTERM) and FAILED, with the reason, on
+    an error; never leave it RUNNING. Errors come out as TrainingFailed."""
+    import mlflow
+
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        mlflow.set_tag("bakeoff.status", "killed")
+        mlflow.end_run("KILLED")
+        raise
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        mlflow.set_tags({"bakeoff.status": "failed", "bakeoff.error": reason[:5000]})
+        mlflow.end_run("FAILED")
+        raise TrainingFailed(name, run.info.run_id, reason) from exc
+
+
+def _raise_interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
+
+
 def log_history(run_id: str, history: list[dict[str, float]]) -> None:
     """Per-epoch curves of a network, in one batched request."""
     import mlflow
@@ -96,7 +130,11 @@ def train_and_log(
     tracking.use_experiment(params.data.name)
     logged = {**run_config(params, name), "model": config}
     shutil.rmtree(out, ignore_errors=True)
-    with mlflow.start_run(run_name=name) as run, tempfile.TemporaryDirectory() as tmp:
+    with (
+        mlflow.start_run(run_name=name) as run,
+        recorded_outcome(name, run),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         mlflow.log_params(tracking.flatten(logged))
         mlflow.log_text(yaml.safe_dump(logged, sort_keys=False), "config.yaml")
         model, fit_seconds = fit_model(config, task=task, train=train, val=val, target=target)
@@ -123,6 +161,7 @@ def train_and_log(
         mlflow.log_artifacts(str(out / "model"), artifact_path="model")
         info = {
             "model": name,
+            "status": "trained",
             "family": model.family,
             "task": task,
             "run_id": run.info.run_id,
@@ -142,15 +181,31 @@ def train_and_log(
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
     name, params = load_model_params(argv, __doc__.splitlines()[0])
-    train_and_log(
-        params,
-        name,
-        params.models[name],
-        card=read_json(DATA_CARD),
-        train=pd.read_parquet(features_path("train")),
-        val=pd.read_parquet(features_path("val")),
-        out=model_dir(name),
-    )
+    # SIGTERM (a scheduler, `kill`) ends the run like Ctrl-C does: KILLED, not RUNNING.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        train_and_log(
+            params,
+            name,
+            params.models[name],
+            card=read_json(DATA_CARD),
+            train=pd.read_parquet(features_path("train")),
+            val=pd.read_parquet(features_path("val")),
+            out=model_dir(name),
+        )
+    except TrainingFailed as failure:
+        # One contestant failing must not lose the others: record it, let the bake-off go on.
+        log.error("%s; the bake-off goes on without it", failure)
+        write_json(
+            model_dir(name) / "train.json",
+            {
+                "model": name,
+                "status": "failed",
+                "error": failure.reason,
+                "run_id": failure.run_id,
+                "model_uri": None,
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -6,17 +6,31 @@ This module must not import torch or lightning.
 
 from __future__ import annotations
 
+import logging
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import SVC, SVR
+from sklearn.utils import ClassifierTags, RegressorTags
 
 from bakeoff.models import preprocessing
 from bakeoff.models.tabular import TabularModel
+
+log = logging.getLogger(__name__)
 
 
 def _classical(task: str, preprocessor, classifier, regressor) -> TabularModel:
@@ -61,4 +75,113 @@ def hist_gradient_boosting(task: str, **hyper) -> TabularModel:
         preprocessing.ordinal(),
         lambda: HistGradientBoostingClassifier(**hyper),
         lambda: HistGradientBoostingRegressor(**hyper),
+    )
+
+
+def extra_trees(task: str, **hyper) -> TabularModel:
+    return _classical(
+        task,
+        preprocessing.ordinal(),
+        lambda: ExtraTreesClassifier(**hyper),
+        lambda: ExtraTreesRegressor(**hyper),
+    )
+
+
+def knn(task: str, *, n_neighbors: int = 15, weights: str = "distance", **hyper) -> TabularModel:
+    """k nearest neighbours on standardised, one-hot inputs."""
+    return _classical(
+        task,
+        preprocessing.scaled_one_hot(),
+        lambda: KNeighborsClassifier(n_neighbors=n_neighbors, weights=weights, **hyper),
+        lambda: KNeighborsRegressor(n_neighbors=n_neighbors, weights=weights, **hyper),
+    )
+
+
+class RBFSupportVectors(BaseEstimator):
+    """An RBF support-vector machine that stays affordable on large tables.
+
+    Up to `max_exact_rows` training rows: the exact kernel SVM (SVC with Platt-scaled
+    probabilities from cross-validation, or SVR), whose cost grows with rows squared to cubed. Above: the same RBF
+    kernel approximated by `n_components` Nystroem features and a linear model on them
+    (logistic regression for classes, ridge for numbers). `approximate_` says which was fit.
+    """
+
+    def __init__(
+        self,
+        *,
+        task: str = "classification",
+        C: float = 1.0,
+        gamma: float | str = "scale",
+        max_exact_rows: int = 5000,
+        n_components: int = 1000,
+        random_state: int = 0,
+    ):
+        self.task = task
+        self.C = C
+        self.gamma = gamma
+        self.max_exact_rows = max_exact_rows
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def _gamma(self, X: np.ndarray) -> float:
+        if self.gamma == "scale":  # as scikit-learn's SVC defines it
+            variance = X.var()
+            return 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0
+        return float(self.gamma)
+
+    def fit(self, X, y) -> RBFSupportVectors:
+        X = np.asarray(X, dtype=float)
+        classify = self.task == "classification"
+        self.approximate_ = len(X) > self.max_exact_rows
+        if not self.approximate_:
+            # Platt scaling, as scikit-learn now spells SVC(probability=True).
+            model = (
+                CalibratedClassifierCV(
+                    SVC(C=self.C, gamma=self.gamma), method="sigmoid", ensemble=False
+                )
+                if classify
+                else SVR(C=self.C, gamma=self.gamma)
+            )
+        else:
+            features = Nystroem(
+                gamma=self._gamma(X),
+                n_components=min(self.n_components, len(X)),
+                random_state=self.random_state,
+            )
+            linear = LogisticRegression(C=self.C, max_iter=2000) if classify else Ridge(1 / self.C)
+            model = make_pipeline(features, clone(linear))
+            log.info(
+                "svm: %d training rows > max_exact_rows=%d, so the RBF kernel is approximated "
+                "(Nystroem, %d components)",
+                len(X),
+                self.max_exact_rows,
+                self.n_components,
+            )
+        self.model_ = model.fit(X, y)
+        if classify:
+            self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return self.model_.predict(np.asarray(X, dtype=float))
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.model_.predict_proba(np.asarray(X, dtype=float))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.task == "classification":
+            tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags()
+        else:
+            tags.estimator_type, tags.regressor_tags = "regressor", RegressorTags()
+        return tags
+
+
+def svm(task: str, **hyper) -> TabularModel:
+    """RBF support-vector machine on standardised, one-hot inputs (guarded for large data)."""
+    return TabularModel(
+        family="classical",
+        task=task,
+        preprocessor=preprocessing.scaled_one_hot(),
+        estimator=RBFSupportVectors(task=task, **hyper),
     )
