@@ -88,3 +88,12 @@ def test_importing_the_package_and_training_classical_models_skips_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "trainer").glob("*.yaml")))
+def test_every_trainer_config_composes_into_the_deep_models(name):
+    from bakeoff.models.deep import TRAINER_DEFAULTS
+
+    models = compose_conf(CONF, [f"trainer={name}"])["models"]
+    assert models["mlp"]["trainer"].keys() <= TRAINER_DEFAULTS.keys()
+    assert models["mlp"]["trainer"]["accelerator"] in ("auto", "cpu", "gpu", "mps")
