@@ -130,3 +130,14 @@ def test_svm_switches_to_the_kernel_approximation_above_the_row_guard(mixed_fram
     assert not exact.estimator.approximate_ and approximate.estimator.approximate_
     for model in (exact, approximate):
         assert (model.predict(X) == y).mean() > 0.75
+
+
+def test_same_config_data_and_seed_give_identical_predictions(mixed_frame):
+    X, y = mixed_frame.drop(columns=["target"]), mixed_frame["target"]
+    first, second = (
+        classical.random_forest("classification", n_estimators=10, random_state=7).fit(X, y)
+        for _ in range(2)
+    )
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    other = classical.random_forest("classification", n_estimators=10, random_state=8).fit(X, y)
+    assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
