@@ -36,3 +36,13 @@ def test_markdown_lists_every_model():
     text = leaderboard_markdown(ranked, summarize(ranked, "classification"))
     assert "forest leads mlp by 0.0200 accuracy" in text
     assert text.count("\n| ") == 4  # header + 3 rows
+
+
+def test_failed_models_are_listed_with_their_reason():
+    from bakeoff.compare import failed_markdown
+
+    assert failed_markdown({}) == ""
+    text = failed_markdown({"mlp": {"error": "FloatingPointError: nan", "run_id": "abc"}})
+    assert "Failed to train" in text and "**mlp**: FloatingPointError: nan (MLflow run abc)" in text
+    summary = summarize(rank_models(ROWS[::2], "classification"), "classification")
+    assert summary["best_deep"] is None and "classical_advantage" not in summary
