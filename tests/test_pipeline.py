@@ -52,9 +52,16 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    project: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        args, cwd=project, env=_env(), capture_output=True, text=True, timeout=900
+        args,
+        cwd=project,
+        env={**_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if check and result.returncode != 0:
         raise AssertionError(
@@ -238,17 +245,18 @@ def test_a_model_that_fails_is_reported_and_the_others_kept(project):
         run(project, "git", "checkout", "--", "params.yaml")
 
 
-def test_sigterm_during_training_ends_the_run_killed(project):
-    """A terminated training process leaves its MLflow run KILLED, never RUNNING."""
+def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
+    """A terminated training process: MLflow run KILLED (never RUNNING), last.ckpt left
+    behind; BAKEOFF_RESUME=1 continues from it and finishes the planned epochs."""
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("breast_cancer")
     seen = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
-    # max_epochs far beyond early stopping's reach: the run is still training when killed.
+    # Early stopping out of reach: the run is still training when it is terminated.
     params = project / "params.yaml"
     original = params.read_text()
-    endless = yaml.safe_load(original)
-    endless["models"]["mlp"].update(max_epochs=100_000, patience=100_000)
-    params.write_text(yaml.safe_dump(endless, sort_keys=False))
+    long_run = yaml.safe_load(original)
+    long_run["models"]["mlp"].update(max_epochs=600, patience=600)
+    params.write_text(yaml.safe_dump(long_run, sort_keys=False))
     try:
         process = subprocess.Popen(
             ["python", "-m", "bakeoff.train", "mlp"],
@@ -259,14 +267,14 @@ def test_sigterm_during_training_ends_the_run_killed(project):
             text=True,
         )
         new = []
-        for _ in range(240):  # wait for the run to start training (imports take seconds)
+        for _ in range(240):  # wait for the run to start (imports take seconds)
             time.sleep(0.5)
             new = [
                 r
                 for r in client.search_runs([experiment.experiment_id])
                 if r.info.run_id not in seen and r.info.status == "RUNNING"
             ]
-            if new and "fit_seconds" not in new[0].data.metrics:
+            if new:
                 break
         assert new, "training never started"
         time.sleep(3)
@@ -274,8 +282,16 @@ def test_sigterm_during_training_ends_the_run_killed(project):
         output, _ = process.communicate(timeout=120)
         assert process.returncode != 0, output[-2000:]
         assert client.get_run(new[0].info.run_id).info.status == "KILLED"
+        checkpoint = project / "checkpoints/breast_cancer/mlp/last.ckpt"
+        assert checkpoint.is_file()
+
+        resumed = run(project, "python", "-m", "bakeoff.train", "mlp", env={"BAKEOFF_RESUME": "1"})
+        assert f"resuming from {checkpoint}" in resumed.stderr + resumed.stdout
+        trained = json.loads((project / "data/models/mlp/train.json").read_text())
+        assert trained["status"] == "trained" and trained["epochs"] == 600
     finally:
         params.write_text(original)
+        run(project, "dvc", "checkout", "data/models/mlp", check=False)
 
 
 def test_image_dataset_runs_the_bake_off_with_the_cnn(project):

@@ -34,6 +34,7 @@ RAW_CARD = Path("data/raw/data_card.json")
 DATASET = Path("data/interim/dataset.parquet")  # validate: what the pipeline trains on
 DATA_CARD = Path("data/interim/data_card.json")  # ...and its card, validation included
 VALIDATION_REPORT = Path("reports/validation.json")
+CHECKPOINTS = Path("checkpoints")  # networks' best/last checkpoints, under the project root
 CONFIG_CHECK = Path("data/interim/config_check.json")
 SPLITS = ("train", "val", "test")
 

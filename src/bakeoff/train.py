@@ -6,6 +6,7 @@ python -m bakeoff.train <model>       # <model> is a key of `models` in params.y
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import tempfile
@@ -22,7 +23,14 @@ from bakeoff import setup_logging
 from bakeoff.io import read_json, write_json
 from bakeoff.models import build_model
 from bakeoff.params import Params, load_model_params
-from bakeoff.paths import DATA_CARD, features_path, model_dir, split_path
+from bakeoff.paths import (
+    CHECKPOINTS,
+    DATA_CARD,
+    features_path,
+    find_project_root,
+    model_dir,
+    split_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +186,20 @@ def train_and_log(
     return model, info
 
 
+def with_checkpoints(config: dict[str, Any], dataset: str, name: str) -> dict[str, Any]:
+    """Networks checkpoint to checkpoints/<dataset>/<model>/ (best.ckpt, last.ckpt), outside
+    DVC's outputs so an interrupted stage leaves them behind. BAKEOFF_RESUME=1 continues
+    from last.ckpt; otherwise old checkpoints are cleared first."""
+    if "trainer" not in config:
+        return config  # classical models
+    folder = find_project_root() / CHECKPOINTS / dataset / name
+    resume = os.environ.get("BAKEOFF_RESUME", "") not in ("", "0")
+    if not resume:
+        shutil.rmtree(folder, ignore_errors=True)
+    trainer = {**config["trainer"], "checkpoint_dir": str(folder), "resume": resume}
+    return {**config, "trainer": trainer}
+
+
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
     name, params = load_model_params(argv, __doc__.splitlines()[0])
@@ -187,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         train_and_log(
             params,
             name,
-            params.models[name],
+            with_checkpoints(params.models[name], params.data.name, name),
             card=read_json(DATA_CARD),
             train=pd.read_parquet(features_path("train")),
             val=pd.read_parquet(features_path("val")),

@@ -315,3 +315,46 @@ def test_layout_that_does_not_match_the_matrix_is_rejected():
 def test_unknown_categorical_encoding_is_rejected():
     with pytest.raises(ValueError, match="one_hot"):
         mlp("classification", categorical="ordinal")
+
+
+class _CrashAt(L.Callback):
+    """Simulates a crash (power cut, OOM kill) at the start of one epoch."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError(f"simulated crash at epoch {self.epoch}")
+
+
+class _CrashingMLP(LightningMLP):
+    def _make_callbacks(self, has_val, keep_best):
+        return [*super()._make_callbacks(has_val, keep_best), _CrashAt(4)]
+
+
+def test_checkpoints_resume_to_the_same_model_as_an_uninterrupted_run(tmp_path):
+    X, y = _classification()
+    split = int(len(X) * 0.75)
+    fit = {"X": X[:split], "y": y[:split], "X_val": X[split:], "y_val": y[split:]}
+    hyper = {"hidden_sizes": (16,), "dropout": 0.2, "max_epochs": 8, "patience": 3}
+
+    def trainer(folder, resume=False):
+        return {
+            **CPU,
+            "deterministic": True,
+            "checkpoint_dir": str(tmp_path / folder),
+            "resume": resume,
+        }
+
+    whole = LightningMLP(**hyper, trainer=trainer("whole")).fit(**fit)
+    assert {p.name for p in (tmp_path / "whole").iterdir()} == {"best.ckpt", "last.ckpt"}
+
+    with pytest.raises(RuntimeError, match="simulated crash at epoch 4"):
+        _CrashingMLP(**hyper, trainer=trainer("cut")).fit(**fit)
+    resumed = LightningMLP(**hyper, trainer=trainer("cut", resume=True)).fit(**fit)
+
+    assert [r["epoch"] for r in resumed.history_] == [r["epoch"] for r in whole.history_]
+    assert resumed.history_ == whole.history_
+    assert resumed.best_epoch_ == whole.best_epoch_
+    np.testing.assert_array_equal(resumed.predict_proba(X), whole.predict_proba(X))

@@ -18,13 +18,14 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from sklearn.base import BaseEstimator
 from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
@@ -51,6 +52,11 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "strategy": "auto",
     "deterministic": False,
     "num_threads": None,
+    # Checkpoints (best.ckpt and last.ckpt, written at every epoch end) go here; None: none.
+    "checkpoint_dir": None,
+    # Continue from checkpoint_dir/last.ckpt when it exists (to the same final weights as an
+    # uninterrupted run on the CPU in deterministic mode).
+    "resume": False,
 }
 
 
@@ -212,6 +218,12 @@ class _TrainingModule(L.LightningModule):
         # The one `self.log` per epoch: EarlyStopping and _KeepBestWeights read callback_metrics.
         self.log(MONITOR, self._val_metrics[MONITOR], prog_bar=True)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["bakeoff_history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = checkpoint["bakeoff_history"]
+
     def on_train_epoch_end(self) -> None:
         # Runs after this epoch's validation, so the record holds both.
         record = {"epoch": self.current_epoch, **self._epoch_metrics("train"), **self._val_metrics}
@@ -245,6 +257,62 @@ class _KeepBestWeights(Callback):
             self.best_loss, self.best_epoch = float(loss), trainer.current_epoch
             weights = pl_module.network.state_dict()
             self.best_state = {k: v.detach().clone() for k, v in weights.items()}
+
+    # Saved in checkpoints, so a resumed run keeps the best epoch seen before the stop.
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "best": self.best_state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_loss, self.best_epoch = state_dict["best_loss"], state_dict["best_epoch"]
+        self.best_state = state_dict["best"]
+
+
+class _RandomState(Callback):
+    """Checkpoints the batch order's generator and torch's RNG (dropout masks), so a resumed
+    run draws exactly what the uninterrupted run would have drawn."""
+
+    def __init__(self, batches: TensorBatches):
+        self.batches = batches
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"batch_order": self.batches._generator.get_state(), "torch": torch.get_rng_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.batches._generator.set_state(state_dict["batch_order"])
+        torch.set_rng_state(state_dict["torch"])
+
+
+def _checkpoint_callbacks(
+    checkpoint_dir: str | None, has_val: bool, batches: TensorBatches
+) -> list[Callback]:
+    """best.ckpt (lowest val/loss) and last.ckpt, written at each epoch's end, after the
+    epoch's history, best weights and early-stopping count are updated."""
+    if checkpoint_dir is None:
+        return []
+    checkpoint = ModelCheckpoint(
+        dirpath=checkpoint_dir,
+        filename="best",
+        monitor=MONITOR if has_val else None,
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+    return [_RandomState(batches), checkpoint]
+
+
+def _resume_path(config: dict[str, Any]) -> str | None:
+    if not config["resume"]:
+        return None
+    if config["checkpoint_dir"] is None:
+        raise ValueError("trainer.resume needs trainer.checkpoint_dir")
+    last = Path(config["checkpoint_dir"]) / "last.ckpt"
+    if not last.is_file():
+        log.info("no checkpoint at %s: training from the start", last)
+        return None
+    log.info("resuming from %s", last)
+    return str(last)
 
 
 @contextmanager
@@ -352,11 +420,13 @@ class _LightningEstimator(BaseEstimator):
             y_std=getattr(self, "y_std_", 1.0),
         )
         keep_best = _KeepBestWeights()
-        trainer = self._make_trainer(config, self._make_callbacks(val is not None, keep_best))
-
         train_batches = TensorBatches(
             torch.from_numpy(X), y_train, self.batch_size, seed=self.random_state
         )
+        callbacks = self._make_callbacks(val is not None, keep_best)
+        callbacks += _checkpoint_callbacks(config["checkpoint_dir"], val is not None, train_batches)
+        trainer = self._make_trainer(config, callbacks)
+        resume_from = _resume_path(config)
         val_batches = None
         if val is not None:
             val_batches = TensorBatches(
@@ -365,7 +435,12 @@ class _LightningEstimator(BaseEstimator):
         with _torch_threads(config["num_threads"]), _quiet_trainer_announcements():
             # No validation set is a supported mode here, not a slip worth a warning.
             warnings.filterwarnings("ignore", message="You defined a `validation_step` but have no")
-            trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
+            trainer.fit(
+                module,
+                train_dataloaders=train_batches,
+                val_dataloaders=val_batches,
+                ckpt_path=resume_from,
+            )
 
         self._finish(network, module.history, keep_best)
         return self
@@ -428,7 +503,8 @@ class _LightningEstimator(BaseEstimator):
                 max_epochs=self.max_epochs,
                 callbacks=callbacks,
                 logger=False,  # history_ is recorded here; the caller logs it to MLflow
-                enable_checkpointing=False,  # best weights are kept in memory instead
+                # Best weights are kept in memory; files only when checkpoint_dir asks for them.
+                enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
                 enable_progress_bar=sys.stderr.isatty(),
                 enable_model_summary=False,
                 num_sanity_val_steps=0,
