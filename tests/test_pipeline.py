@@ -266,23 +266,20 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
             stderr=subprocess.STDOUT,
             text=True,
         )
-        new = []
-        for _ in range(240):  # wait for the run to start (imports take seconds)
-            time.sleep(0.5)
-            new = [
-                r
-                for r in client.search_runs([experiment.experiment_id])
-                if r.info.run_id not in seen and r.info.status == "RUNNING"
-            ]
-            if new:
+        checkpoint = project / "checkpoints/breast_cancer/mlp/last.ckpt"
+        for _ in range(480):  # wait for the first epoch's checkpoint (imports take seconds)
+            if checkpoint.is_file() or process.poll() is not None:
                 break
-        assert new, "training never started"
-        time.sleep(3)
+            time.sleep(0.25)
+        assert checkpoint.is_file(), "training never reached its first checkpoint"
+        time.sleep(1)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=120)
         assert process.returncode != 0, output[-2000:]
-        assert client.get_run(new[0].info.run_id).info.status == "KILLED"
-        checkpoint = project / "checkpoints/breast_cancer/mlp/last.ckpt"
+        (killed,) = [
+            r for r in client.search_runs([experiment.experiment_id]) if r.info.run_id not in seen
+        ]
+        assert killed.info.status == "KILLED"
         assert checkpoint.is_file()
 
         resumed = run(project, "python", "-m", "bakeoff.train", "mlp", env={"BAKEOFF_RESUME": "1"})
