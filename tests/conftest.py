@@ -44,3 +44,22 @@ def regression_frame() -> pd.DataFrame:
             "y": 3 * X[:, 0] - X[:, 1] + 0.1 * rng.normal(size=n),
         }
     )
+
+
+def labelled_categories(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """For the networks: two numbers (x2 with NaNs), a colour that moves the binary label as
+    much as x1 does (with missing values), and a noise category `shape`."""
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue", "black"], size=n)
+    x1 = rng.normal(size=n)
+    warm = np.isin(colour, ["red", "green"])
+    y = (np.where(warm, 1.5, -1.5) + 1.5 * x1 + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    frame = pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": np.where(np.arange(n) % 9 == 0, np.nan, rng.normal(size=n)),
+            "colour": pd.Series(colour, dtype="str").mask(np.arange(n) % 11 == 0),
+            "shape": pd.Series(rng.choice(["circle", "square"], size=n), dtype="str"),
+        }
+    )
+    return frame, y

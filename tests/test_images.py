@@ -4,7 +4,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from bakeoff.images import as_images, image_columns, read_images
+from bakeoff.images import checked_shape, image_columns, read_images
 from bakeoff.problems import DataError
 from conftest import PROJECT_ROOT
 
@@ -74,7 +74,7 @@ def test_folder_converts_resizes_and_orders_rows(image_folder, tmp_path):
     frame = read_images(folder_source(image_folder), {"shape": [1, 4, 4]}, "label", tmp_path)
     assert frame.shape == (3, 17)
     assert frame["label"].tolist() == ["cat", "cat", "dog"]  # class, then file name
-    X = as_images(frame.drop(columns="label").to_numpy(), (1, 4, 4))
+    X = frame.drop(columns="label").to_numpy().reshape(-1, 1, 4, 4)
     assert X.shape == (3, 1, 4, 4) and X.dtype == np.float32
     np.testing.assert_allclose(X[0], 128 / 255, atol=2 / 255)  # a.jpg (JPEG rounding)
     np.testing.assert_allclose(X[1], 1.0)  # b.png, 4x6 squeezed to 4x4
@@ -86,7 +86,7 @@ def test_folder_converts_resizes_and_orders_rows(image_folder, tmp_path):
 def test_folder_rgb_keeps_channels_first(image_folder, tmp_path):
     (image_folder / "cat" / "broken.png").unlink()
     frame = read_images(folder_source(image_folder), {"shape": [3, 2, 2]}, "label", tmp_path)
-    red = as_images(frame.drop(columns="label").to_numpy(), (3, 2, 2))[2]
+    red = frame.drop(columns="label").to_numpy().reshape(-1, 3, 2, 2)[2]
     np.testing.assert_allclose(red[0], 1.0)
     np.testing.assert_allclose(red[1:], 0.0)
 
@@ -125,7 +125,7 @@ def test_npz_uint8_and_float(tmp_path, scale):
     X = raw if scale == 255 else (raw / 255).astype(np.float64)
     source = write_npz(tmp_path / "d.npz", X=X, y=np.array(["a", "b", "a", "b", "a"]))
     frame = read_images(source, {"shape": [3, 3, 4]}, "label", tmp_path)
-    images = as_images(frame.drop(columns="label").to_numpy(), (3, 3, 4))
+    images = frame.drop(columns="label").to_numpy().reshape(-1, 3, 3, 4)
     np.testing.assert_allclose(images, raw.transpose(0, 3, 1, 2) / 255, rtol=1e-6)
     assert frame["label"].tolist() == ["a", "b", "a", "b", "a"]
     assert (frame.drop(columns="label").dtypes == np.float32).all()
@@ -168,7 +168,8 @@ def test_npz_missing_file_and_keys(tmp_path):
     assert rules(error) == ["npz_key_missing"]
 
 
-def test_as_images_checks_the_width():
-    assert as_images(np.zeros((2, 12)), [3, 2, 2]).shape == (2, 3, 2, 2)
-    with pytest.raises(ValueError, match="12"):
-        as_images(np.zeros((2, 10)), (3, 2, 2))
+def test_checked_shape_names_what_a_shape_must_be():
+    assert checked_shape([3, 2, 2]) == (3, 2, 2)
+    for bad in (None, [2, 8, 8], [1, 8], [1, 0, 8], [1, 8.0, 8]):
+        with pytest.raises(ValueError, match="channels 1 or 3"):
+            checked_shape(bad)

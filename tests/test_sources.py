@@ -248,6 +248,24 @@ def test_url_not_found(tmp_path, site):
     assert "404" in problem.message
 
 
+def test_file_with_a_url_is_downloaded_when_absent(tmp_path, site):
+    root = tmp_path / "project"
+    source = {"kind": "file", "path": "data/external/mine.csv", "url": site.url("t.csv")}
+    assert read(root, source)["colour"].tolist() == ["red", "blue"]
+    assert (root / "data/external/mine.csv").read_text() == CSV_TEXT
+    read(root, source)
+    assert site.requests == ["/t.csv"]
+
+
+def test_file_whose_download_fails_says_why_and_where_to_place_it(tmp_path, site):
+    root = tmp_path / "project"
+    source = {"kind": "file", "path": "data/external/mine.csv", "url": site.url("absent.csv")}
+    with pytest.raises(DataError) as error:
+        read(root, source)
+    assert [p.rule for p in error.value.problems] == ["download_failed", "file_missing"]
+    assert f"place it at {root / 'data/external/mine.csv'}" in str(error.value)
+
+
 def test_url_must_be_http(tmp_path):
     with pytest.raises(ValueError, match="http"):
         read(tmp_path, {"kind": "url", "url": "ftp://127.0.0.1/t.csv"})

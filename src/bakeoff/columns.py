@@ -20,9 +20,7 @@ def as_categories(column: pd.Series) -> pd.Series:
 
 def as_numbers(column: pd.Series) -> pd.Series:
     """Floats; booleans and the words true/false as 1/0; anything else unparsable is NaN."""
-    if pd.api.types.is_bool_dtype(column):
-        return column.astype(float)
-    if pd.api.types.is_numeric_dtype(column):
+    if pd.api.types.is_numeric_dtype(column):  # booleans included
         return column.astype(float)
     words = column.astype("str").str.strip().str.lower().map(BOOLEAN_WORDS)
     return pd.to_numeric(column, errors="coerce").astype(float).fillna(words)
@@ -34,3 +32,17 @@ def as_datetimes(column: pd.Series) -> pd.Series:
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
     return out
+
+
+def convert(column: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+    """The column as `kind` (numeric, boolean, datetime, categorical, text), and the mask of
+    values that were present but could not be converted."""
+    if kind in ("categorical", "text"):
+        return as_categories(column), pd.Series(False, index=column.index)
+    if kind == "datetime":
+        out = as_datetimes(column)
+    else:
+        out = as_numbers(column)
+        if kind == "boolean":
+            out = out.where(out.isin([0.0, 1.0]) | out.isna(), np.nan)
+    return out, column.notna() & out.isna()

@@ -1,7 +1,7 @@
 """Images as a table: one row per image, columns `pixel_0` … `pixel_{C*H*W-1}`, then the target.
 
 Every stage after ingest works on that table unchanged; image models get the (N, C, H, W)
-array back with `as_images`. Pixels are float32 in [0, 1], each image's (C, H, W) array
+Pixels are float32 in [0, 1], each image's (C, H, W) array
 flattened in C order, so `pixel_{(c*H + h)*W + w}` is channel c, row h, column w.
 
 Sources (`data.source.format`), each checked against `data.image.shape: [C, H, W]` with
@@ -28,6 +28,7 @@ import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,11 @@ DECODE_THREADS = min(8, os.cpu_count() or 1)
 
 def image_shape(image: dict | None) -> tuple[int, int, int]:
     """(C, H, W) from the card's `image` section; C is 1 (grayscale) or 3 (RGB)."""
-    shape = (image or {}).get("shape")
+    return checked_shape((image or {}).get("shape"))
+
+
+def checked_shape(shape: Any) -> tuple[int, int, int]:
+    """`shape` as (C, H, W), or a ValueError saying what an image shape must be."""
     if (
         not isinstance(shape, (list, tuple))
         or len(shape) != 3
@@ -56,7 +61,8 @@ def image_shape(image: dict | None) -> tuple[int, int, int]:
     ):
         raise ValueError(
             f"data.image.shape must be [channels, height, width] with channels 1 or 3 and "
-            f"positive integer sizes, got {shape!r}"
+            f"positive integer sizes, got {shape!r} (an image dataset card sets it; "
+            "conf/model/cnn.yaml reads it)"
         )
     return (shape[0], shape[1], shape[2])
 
@@ -65,18 +71,6 @@ def image_columns(shape: tuple[int, int, int] | list[int]) -> list[str]:
     """The pixel column names for images of `shape` (C, H, W), in flattening order."""
     channels, height, width = shape
     return [f"pixel_{i}" for i in range(channels * height * width)]
-
-
-def as_images(X: np.ndarray, shape: tuple[int, int, int] | list[int]) -> np.ndarray:
-    """Flat pixel rows (N, C*H*W) back to images (N, C, H, W); a view when X is contiguous."""
-    X = np.asarray(X)
-    channels, height, width = shape
-    if X.ndim != 2 or X.shape[1] != channels * height * width:
-        raise ValueError(
-            f"expected rows of {channels}*{height}*{width}={channels * height * width} pixels "
-            f"for image shape {list(shape)}, got an array of shape {X.shape}"
-        )
-    return X.reshape(len(X), channels, height, width)
 
 
 def read_images(source: dict, image: dict, target: str, root: Path) -> pd.DataFrame:

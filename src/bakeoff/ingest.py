@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from bakeoff import setup_logging
-from bakeoff.columns import BOOLEAN_WORDS, as_categories, as_datetimes, as_numbers
+from bakeoff.columns import BOOLEAN_WORDS, convert
 from bakeoff.io import write_json, write_parquet
 from bakeoff.params import DataConfig, load_params
 from bakeoff.paths import RAW_CARD, RAW_DATASET, find_workspace
 from bakeoff.problems import DataError, Problem
-from bakeoff.sources import read_source, sha256_of
+from bakeoff.sources import read_source
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +71,6 @@ def infer_column_kind(column: pd.Series) -> str:
     return "categorical"
 
 
-def _convert(column: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
-    """The column as `kind`, and a mask of values that could not be converted."""
-    if kind == "numeric":
-        out = as_numbers(column)
-    elif kind == "boolean":
-        out = as_numbers(column)
-        out = out.where(out.isin([0.0, 1.0]) | out.isna(), np.nan)
-    elif kind == "datetime":
-        out = as_datetimes(column)
-    else:  # categorical, text
-        return as_categories(column), pd.Series(False, index=column.index)
-    return out, column.notna() & out.isna()
-
-
 def apply_column_types(
     frame: pd.DataFrame, types: dict[str, str], file: str | None = None
 ) -> tuple[pd.DataFrame, list[Problem]]:
@@ -92,7 +78,7 @@ def apply_column_types(
     out = frame.copy()
     problems = []
     for name, kind in types.items():
-        out[name], failed = _convert(frame[name], kind)
+        out[name], failed = convert(frame[name], kind)
         if failed.any():
             bad = frame.loc[failed, name]
             problems.append(
@@ -181,9 +167,6 @@ def main() -> None:
     except ValueError as exc:  # the card itself is wrong: say which card, no traceback
         log.error("dataset card %r (conf/data/): %s", params.data.name, exc)
         sys.exit(1)
-    path = params.data.source.get("path")
-    if path and (root / path).is_file():
-        card["source_sha256"] = sha256_of(root / path)
     write_parquet(RAW_DATASET, frame)
     write_json(RAW_CARD, card)
     kinds = pd.Series(card["features"]).value_counts().to_dict()

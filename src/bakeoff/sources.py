@@ -172,22 +172,16 @@ def read_file(source: dict[str, Any], target: str, root: Path) -> pd.DataFrame:
     if not source.get("path"):
         raise ValueError("data.source.path is required for kind: file")
     path = root / source["path"]
+    failed_download: list[Problem] = []
     if not path.exists() and source.get("url"):
         try:
             download(source["url"], path, source.get("sha256"))
         except DataError as exc:
-            raise DataError(
-                [
-                    *exc.problems,
-                    Problem(
-                        "file_missing",
-                        f"the dataset file does not exist and cannot be downloaded; "
-                        f"place it at {path} (see README, 'Your own data')",
-                        file=str(path),
-                    ),
-                ]
-            ) from None
-    return read_table(path, source)
+            failed_download = exc.problems
+    try:
+        return read_table(path, source)
+    except DataError as exc:  # the download's reason, then "place it there by hand"
+        raise DataError([*failed_download, *exc.problems]) from None
 
 
 def sha256_of(path: Path) -> str:
@@ -297,8 +291,6 @@ def read_source(data: DataConfig, root: Path) -> pd.DataFrame:
     if kind == "images":
         from bakeoff.images import read_images
 
-        if not data.image or "shape" not in data.image:
-            raise ValueError("image datasets need data.image.shape: [channels, height, width]")
         return read_images(data.source, data.image, data.target, root)
     if kind not in READERS:
         raise ValueError(f"data.source.kind={kind!r} is not supported; choose one of {KINDS}")

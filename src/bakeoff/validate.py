@@ -36,15 +36,13 @@ def column_schema(card: dict[str, Any]):
     import pandera.pandas as pa
 
     finite = pa.Check(lambda s: ~np.isinf(s.astype(float)), name="finite", error="infinite values")
-    kinds = card["features"]
-    columns = {}
-    for name, kind in kinds.items():
-        if kind in ("numeric", "boolean"):
-            columns[name] = pa.Column(float, finite, nullable=True)
-        elif kind in ("categorical", "text"):
-            columns[name] = pa.Column(nullable=True)
-        else:
-            columns[name] = pa.Column(nullable=True)
+    # Ingest converted every column to its kind; numbers (and 0/1 booleans) must be finite.
+    columns = {
+        name: pa.Column(float, finite, nullable=True)
+        if kind in ("numeric", "boolean")
+        else pa.Column(nullable=True)
+        for name, kind in card["features"].items()
+    }
     target = pa.Column(nullable=True, required=True)
     if card["task"] == "regression":
         numeric = pa.Check(
@@ -104,7 +102,7 @@ def target_missing(target: str, columns: list[str], file: str) -> Problem:
 
 def configured_columns(data: DataConfig, steps: list[dict], card: dict) -> list[Problem]:
     """Columns named in the card or the featurize steps that the table does not have."""
-    source = card.get("source_columns", [])
+    source = card["source_columns"]
     named = {
         "data.drop_columns": list(data.drop_columns),
         "data.column_types": list(data.column_types),
@@ -224,22 +222,11 @@ def duplicate_rows(frame: pd.DataFrame, drop: bool, file: str) -> list[Problem]:
     ]
 
 
-def _single_column_scores(
-    frame: pd.DataFrame,
-    features: list[str],
-    target: str,
-    task: str,
-    config: ValidateConfig,
-    seed: int,
-) -> dict[str, float]:
+def single_column_scores(X: pd.DataFrame, y: pd.Series, task: str, seed: int) -> dict[str, float]:
     """Cross-validated score of a shallow tree on each column alone (accuracy or R²)."""
     from sklearn.model_selection import cross_val_score
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-    data = frame.dropna(subset=[target])
-    if len(data) > config.leakage_sample_rows:
-        data = data.sample(n=config.leakage_sample_rows, random_state=seed)
-    y = data[target]
     if task == "classification":
         if y.value_counts().min() < 3:
             return {}
@@ -248,8 +235,7 @@ def _single_column_scores(
     else:
         tree = DecisionTreeRegressor(min_samples_leaf=5, random_state=seed)
     scores = {}
-    for name in features:
-        column = data[name]
+    for name, column in X.items():
         if pd.api.types.is_datetime64_any_dtype(column):
             x = column.astype("int64").astype(float)
         elif pd.api.types.is_numeric_dtype(column):
@@ -257,7 +243,7 @@ def _single_column_scores(
         else:
             x = pd.Series(pd.factorize(column)[0], index=column.index).astype(float)
         x = x.fillna(x.min() - 1 if x.notna().any() else 0).to_numpy().reshape(-1, 1)
-        scores[name] = float(np.mean(cross_val_score(tree, x, y, cv=3)))
+        scores[str(name)] = float(np.mean(cross_val_score(tree, x, y, cv=3)))
     return scores
 
 
@@ -274,7 +260,10 @@ def leakage(
         baseline = frame[target].value_counts(normalize=True).max()
         if baseline >= config.leakage_score:
             return []  # the majority class alone scores this well: nothing to learn from
-    scores = _single_column_scores(frame, features, target, task, config, seed)
+    data = frame  # rows without a target are already gone
+    if len(data) > config.leakage_sample_rows:
+        data = data.sample(n=config.leakage_sample_rows, random_state=seed)
+    scores = single_column_scores(data[features], data[target], task, seed)
     metric = "accuracy" if task == "classification" else "R²"
     return [
         Problem(

@@ -15,6 +15,7 @@ from sklearn.datasets import make_classification, make_regression
 from bakeoff.models.deep import MLP, CategoryEmbeddings, LightningMLP, mlp
 from bakeoff.models.network_inputs import UNKNOWN_CODE
 from bakeoff.models.tabular import UnseenCategoryWarning
+from conftest import labelled_categories
 
 CPU = {"accelerator": "cpu", "devices": 1}
 
@@ -198,24 +199,6 @@ def test_mlp_factory_fits_raw_frame_with_categories(categorical, n_inputs):
 # ---- categories as embeddings ------------------------------------------------------------
 
 
-def _mixed_frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    """Two numbers, a colour that moves the label as much as x1 does, a noise category, NaNs."""
-    rng = np.random.default_rng(seed)
-    colour = rng.choice(["red", "green", "blue", "black"], size=n)
-    x1 = rng.normal(size=n)
-    warm = np.isin(colour, ["red", "green"])
-    y = (np.where(warm, 1.5, -1.5) + 1.5 * x1 + rng.normal(scale=0.5, size=n) > 0).astype(int)
-    frame = pd.DataFrame(
-        {
-            "x1": x1,
-            "x2": np.where(np.arange(n) % 9 == 0, np.nan, rng.normal(size=n)),
-            "colour": pd.Series(colour, dtype="str").mask(np.arange(n) % 11 == 0),
-            "shape": pd.Series(rng.choice(["circle", "square"], size=n), dtype="str"),
-        }
-    )
-    return frame, y
-
-
 def _small_mlp(**kwargs):
     params = {"hidden_sizes": [16], "lr": 1e-2, "batch_size": 32, "max_epochs": 20, "patience": 5}
     return mlp("classification", trainer=CPU, **{**params, **kwargs})
@@ -223,7 +206,7 @@ def _small_mlp(**kwargs):
 
 @pytest.fixture(scope="module")
 def fitted_embedding():
-    frame, y = _mixed_frame()
+    frame, y = labelled_categories()
     model = _small_mlp(embedding_dim=4).fit(frame[:300], y[:300], frame[300:], y[300:])
     return model, frame, y
 
@@ -266,7 +249,7 @@ def test_embedding_model_joblib_round_trip_is_identical(fitted_embedding, tmp_pa
 
 
 def test_embedding_without_categories_is_a_plain_mlp():
-    frame, y = _mixed_frame()
+    frame, y = labelled_categories()
     numbers = frame[["x1", "x2"]]
     model = _small_mlp().fit(numbers[:300], y[:300], numbers[300:], y[300:])
     assert isinstance(model.estimator.network_, MLP)
@@ -275,7 +258,7 @@ def test_embedding_without_categories_is_a_plain_mlp():
 
 
 def test_embedding_without_numbers_learns_from_categories():
-    frame, y = _mixed_frame()
+    frame, y = labelled_categories()
     codes_only = frame[["colour", "shape"]]
     model = _small_mlp().fit(codes_only[:300], y[:300], codes_only[300:], y[300:])
     assert model.estimator.layout_ == {"n_numeric": 0, "cardinalities": [6, 4]}
@@ -283,7 +266,7 @@ def test_embedding_without_numbers_learns_from_categories():
 
 
 def test_embedding_regression_on_a_category_effect():
-    frame, _ = _mixed_frame()
+    frame, _ = labelled_categories()
     target = frame["x1"] + frame["colour"].map({"red": 3.0, "green": -3.0}).fillna(0.0)
     model = mlp(
         "regression", hidden_sizes=[32], batch_size=32, max_epochs=40, patience=8, trainer=CPU
@@ -294,7 +277,7 @@ def test_embedding_regression_on_a_category_effect():
 
 
 def test_deterministic_cpu_trainer_repeats_exactly():
-    frame, y = _mixed_frame()
+    frame, y = labelled_categories()
     trainer = {"accelerator": "cpu", "devices": 1, "deterministic": True}
     fits = [
         mlp("classification", hidden_sizes=[16], max_epochs=4, trainer=trainer).fit(

@@ -79,7 +79,7 @@ def test_quantile_codes_without_categories_or_without_numbers(frame):
 def test_pixels_come_in_index_order_with_missing_as_zero():
     frame = pd.DataFrame({f"pixel_{i}": [float(i), np.nan] for i in range(8)})
     shuffled = frame[[f"pixel_{i}" for i in (3, 1, 7, 0, 2, 6, 4, 5)]].assign(label=[0, 1])
-    out = Pixels(image_shape=[2, 2, 2]).fit(shuffled).transform(shuffled)
+    out = Pixels(image_shape=[1, 2, 4]).fit(shuffled).transform(shuffled)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, [np.arange(8.0), np.zeros(8)])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import joblib
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -17,6 +16,7 @@ from bakeoff.models.tabular_nets import (
     ft_transformer,
     resnet,
 )
+from conftest import labelled_categories
 
 # One thread: two on a shared 2-core machine spin against each other (0.7 s/epoch vs 0.05 s).
 CPU = {"accelerator": "cpu", "devices": 1, "num_threads": 1}
@@ -32,27 +32,9 @@ def _small(name: str, task: str = "classification", **kwargs):
     return FACTORIES[name](task, **{**params, **SMALL[name], **kwargs})
 
 
-def _mixed_frame(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    """Two numbers (one with NaNs), a colour that moves the label as much as x1, a noise shape."""
-    rng = np.random.default_rng(seed)
-    colour = rng.choice(["red", "green", "blue", "black"], size=n)
-    x1 = rng.normal(size=n)
-    warm = np.isin(colour, ["red", "green"])
-    y = (np.where(warm, 1.5, -1.5) + 1.5 * x1 + rng.normal(scale=0.5, size=n) > 0).astype(int)
-    frame = pd.DataFrame(
-        {
-            "x1": x1,
-            "x2": np.where(np.arange(n) % 9 == 0, np.nan, rng.normal(size=n)),
-            "colour": pd.Series(colour, dtype="str").mask(np.arange(n) % 11 == 0),
-            "shape": pd.Series(rng.choice(["circle", "square"], size=n), dtype="str"),
-        }
-    )
-    return frame, y
-
-
 @pytest.fixture(scope="module", params=list(FACTORIES))
 def fitted(request):
-    frame, y = _mixed_frame()
+    frame, y = labelled_categories(300)
     labels = np.array(["high", "low", "mid"])[y + (frame["x2"].fillna(0) > 1).to_numpy()]
     model = _small(request.param).fit(frame[:200], labels[:200], frame[200:], labels[200:])
     return model, frame, labels
@@ -91,7 +73,7 @@ def test_joblib_round_trip_is_identical(fitted, tmp_path):
 
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_regression_learns_a_category_effect_on_the_original_scale(name):
-    frame, _ = _mixed_frame()
+    frame, _ = labelled_categories(300)
     target = 1000 + 10 * (frame["x1"] + frame["colour"].map({"red": 3.0, "green": -3.0}).fillna(0))
     model = _small(name, "regression", max_epochs=12)
     model.fit(frame[:200], target[:200], frame[200:], target[200:])
@@ -111,7 +93,7 @@ def test_regression_learns_a_category_effect_on_the_original_scale(name):
     ids=["numbers-only", "categories-only"],
 )
 def test_frames_of_one_kind_only(name, columns, layout):
-    frame, y = _mixed_frame()
+    frame, y = labelled_categories(300)
     model = _small(name, max_epochs=5).fit(
         frame[columns][:200], y[:200], frame[columns][200:], y[200:]
     )
@@ -121,7 +103,7 @@ def test_frames_of_one_kind_only(name, columns, layout):
 
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_deterministic_cpu_trainer_repeats_exactly(name):
-    frame, y = _mixed_frame()
+    frame, y = labelled_categories(300)
     trainer = {**CPU, "deterministic": True}
     fits = [
         _small(name, max_epochs=2, trainer=trainer).fit(frame[:200], y[:200], frame[200:], y[200:])
@@ -132,7 +114,7 @@ def test_deterministic_cpu_trainer_repeats_exactly(name):
 
 
 def test_resnet_trains_when_the_last_batch_is_a_single_row():
-    frame, y = _mixed_frame(n=65 + 50)  # 65 training rows, batch 64: a last batch of one
+    frame, y = labelled_categories(n=65 + 50)  # 65 training rows, batch 64: a last batch of one
     model = _small("resnet", normalization="batch_norm", max_epochs=1).fit(
         frame[:65], y[:65], frame[65:], y[65:]
     )
@@ -168,7 +150,7 @@ def test_ft_transformer_rejects_heads_that_do_not_divide_d_token():
 
 
 def test_resnet_batch_norm_option_and_unknown_normalization():
-    frame, y = _mixed_frame()
+    frame, y = labelled_categories(300)
     model = _small("resnet", normalization="batch_norm", max_epochs=1)
     model.fit(frame[:200], y[:200], frame[200:], y[200:])
     assert any(isinstance(m, BatchNorm) for m in model.estimator.network_.modules())

@@ -25,10 +25,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC, SVR
-from sklearn.utils import ClassifierTags, RegressorTags
 
 from bakeoff.models import preprocessing
-from bakeoff.models.tabular import TabularModel
+from bakeoff.models.tabular import TabularModel, task_tags
 
 log = logging.getLogger(__name__)
 
@@ -169,12 +168,7 @@ class RBFSupportVectors(BaseEstimator):
         return self.model_.predict_proba(np.asarray(X, dtype=float))
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        if self.task == "classification":
-            tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags()
-        else:
-            tags.estimator_type, tags.regressor_tags = "regressor", RegressorTags()
-        return tags
+        return task_tags(super().__sklearn_tags__(), self.task)
 
 
 def svm(task: str, **hyper) -> TabularModel:

@@ -27,14 +27,13 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from sklearn.base import BaseEstimator
-from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from bakeoff.models import preprocessing
 from bakeoff.models.network_inputs import UNKNOWN_CODE, quantile_codes
-from bakeoff.models.tabular import TabularModel
+from bakeoff.models.tabular import TabularModel, task_tags
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +361,21 @@ def _as_target(y: Any, n_rows: int, name: str = "y") -> np.ndarray:
     return y
 
 
+def split_layout(layout: dict[str, Any] | None, n_features: int) -> tuple[int, list[int]]:
+    """(n_numeric, cardinalities) of a QuantileCodes layout; no layout: all columns numbers."""
+    if n_features == 0:
+        raise ValueError("X has no feature columns")
+    if not layout:
+        return n_features, []
+    n_numeric, cardinalities = int(layout["n_numeric"]), list(layout["cardinalities"])
+    if n_numeric + len(cardinalities) != n_features:
+        raise ValueError(
+            f"layout has {n_numeric} numeric + {len(cardinalities)} code columns, "
+            f"X has {n_features} columns"
+        )
+    return n_numeric, cardinalities
+
+
 class _LightningEstimator(BaseEstimator):
     """A network trained by Lightning on a flat float matrix, with early stopping on `val/loss`.
 
@@ -371,7 +385,7 @@ class _LightningEstimator(BaseEstimator):
 
     Fitted attributes: `classes_` (classification), `y_mean_`/`y_std_` (regression),
     `n_features_in_`, `n_outputs_`, `network_` (CPU, eval mode), `history_` (one dict per
-    epoch) and `best_epoch_` (0-based epoch whose weights `network_` holds).
+    epoch), `best_epoch_` (0-based epoch whose weights `network_` holds) and `layout_`.
     """
 
     task: str
@@ -389,7 +403,17 @@ class _LightningEstimator(BaseEstimator):
 
     # ---- fit ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> _LightningEstimator:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        X_val: Any = None,
+        y_val: Any = None,
+        layout: dict[str, Any] | None = None,
+    ) -> _LightningEstimator:
+        """`layout` (from `network_inputs.QuantileCodes`): {"n_numeric": int, "cardinalities":
+        [int, ...]}, category codes after the numbers; kept as `layout_` for the network."""
+        self.layout_ = layout
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if (X_val is None) != (y_val is None):
@@ -564,12 +588,7 @@ class _LightningEstimator(BaseEstimator):
         return torch.softmax(self._forward(X).double(), dim=1).numpy()
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        if self.task == "classification":
-            tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags()
-        else:
-            tags.estimator_type, tags.regressor_tags = "regressor", RegressorTags()
-        return tags
+        return task_tags(super().__sklearn_tags__(), self.task)
 
 
 class LightningMLP(_LightningEstimator):
@@ -577,7 +596,7 @@ class LightningMLP(_LightningEstimator):
 
     Given a `layout` at fit (from `network_inputs.QuantileCodes`), the trailing columns are
     category codes, each embedded in `embedding_dim` numbers before the MLP. Fitted
-    attributes as `_LightningEstimator`, plus `layout_` (None: every column is a number).
+    attributes as `_LightningEstimator` (`layout_` None: every column is a number).
     """
 
     def __init__(
@@ -607,28 +626,10 @@ class LightningMLP(_LightningEstimator):
         self.trainer = trainer
         self.random_state = random_state
 
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        X_val: Any = None,
-        y_val: Any = None,
-        layout: dict[str, Any] | None = None,
-    ) -> LightningMLP:
-        """`layout`: {"n_numeric": int, "cardinalities": [int, ...]}, codes after numbers."""
-        self.layout_ = layout
-        return super().fit(X, y, X_val, y_val)
-
     def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
-        cardinalities = list((self.layout_ or {}).get("cardinalities", []))
+        n_numeric, cardinalities = split_layout(self.layout_, n_features)
         if not cardinalities:
             return MLP(n_features, self.hidden_sizes, n_outputs, self.dropout)
-        n_numeric = int(self.layout_["n_numeric"])
-        if n_numeric + len(cardinalities) != n_features:
-            raise ValueError(
-                f"layout has {n_numeric} numeric + {len(cardinalities)} code columns, "
-                f"X has {n_features} columns"
-            )
         if self.embedding_dim < 1:
             raise ValueError(f"embedding_dim must be at least 1, got {self.embedding_dim}")
         embeddings = CategoryEmbeddings(n_numeric, cardinalities, self.embedding_dim)

@@ -13,13 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import QuantileTransformer
 
-from bakeoff.images import image_columns
-from bakeoff.models.preprocessing import CATEGORICAL, DATETIME, NUMERIC, DatetimeParts
+from bakeoff.images import checked_shape, image_columns
+from bakeoff.models import preprocessing
 
 UNKNOWN_CODE = 0  # a category not seen in training (or missing, when training had none)
 MISSING_CODE = 1
@@ -84,13 +80,13 @@ class QuantileCodes(TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X: pd.DataFrame, y=None) -> np.ndarray:
-        # n_quantiles above the row count is what QuantileTransformer would lower it to,
-        # with a warning on every small table.
-        self.columns_ = _numbers_then_codes(min(1000, len(X)), self.random_state)
+        numbers = preprocessing.quantile_numbers(self.random_state)
+        # Codes come last, so the network can split every row at layout_["n_numeric"].
+        self.columns_ = preprocessing.by_kind(numbers, CategoryCodes())
         out = self.columns_.fit_transform(X)
         codes = self.columns_.named_transformers_["categorical"]
         # An empty column selection leaves that transformer unfitted: no codes.
-        cardinalities = codes.cardinalities_ if CATEGORICAL(X) else []
+        cardinalities = codes.cardinalities_ if preprocessing.CATEGORICAL(X) else []
         self.layout_ = {
             "n_numeric": out.shape[1] - len(cardinalities),
             "cardinalities": cardinalities,
@@ -99,32 +95,6 @@ class QuantileCodes(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         return self.columns_.transform(X)
-
-
-def _numbers_then_codes(n_quantiles: int, random_state: int) -> ColumnTransformer:
-    def numbers():
-        # As preprocessing.quantile_one_hot (Gorishniy et al. 2021); keep_empty_features: an
-        # all-NaN column must not silently change the feature count.
-        return make_pipeline(
-            SimpleImputer(strategy="median", keep_empty_features=True),
-            QuantileTransformer(
-                output_distribution="normal",
-                n_quantiles=n_quantiles,
-                subsample=1_000_000_000,
-                random_state=random_state,
-            ),
-        )
-
-    # Codes come last, so the network can split every row at layout_["n_numeric"].
-    return ColumnTransformer(
-        [
-            ("numeric", numbers(), NUMERIC),
-            ("datetime", make_pipeline(DatetimeParts(), numbers()), DATETIME),
-            ("categorical", CategoryCodes(), CATEGORICAL),
-        ],
-        sparse_threshold=0.0,
-        verbose_feature_names_out=False,
-    )
 
 
 def quantile_codes(random_state: int) -> QuantileCodes:
@@ -143,12 +113,7 @@ class Pixels(TransformerMixin, BaseEstimator):
         self.image_shape = image_shape
 
     def fit(self, X: pd.DataFrame, y=None) -> Pixels:
-        if self.image_shape is None or len(self.image_shape) != 3:
-            raise ValueError(
-                f"image_shape must be [channels, height, width], got {self.image_shape}: an "
-                "image dataset card gives it as image.shape, which conf/model/cnn.yaml reads"
-            )
-        self.columns_ = image_columns(self.image_shape)
+        self.columns_ = image_columns(checked_shape(self.image_shape))
         self._check_columns(X)
         return self
 

@@ -7,6 +7,8 @@ Columns are routed by dtype, which ingest sets from the dataset card's column ty
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
@@ -60,8 +62,9 @@ def _one_hot() -> OneHotEncoder:
     return OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32)
 
 
-def _columns(numeric, categorical) -> ColumnTransformer:
-    """Numeric and datetime columns through `numeric` (dates as parts), the rest `categorical`."""
+def by_kind(numeric, categorical) -> ColumnTransformer:
+    """Numeric and datetime columns through `numeric` (dates as parts), the rest `categorical`,
+    in that order: categorical outputs come last."""
     dates = make_pipeline(DatetimeParts(), clone(numeric))
     return ColumnTransformer(
         [
@@ -76,7 +79,7 @@ def _columns(numeric, categorical) -> ColumnTransformer:
 
 def scaled_one_hot() -> ColumnTransformer:
     """For linear models and distance-based ones: impute, standardise, one-hot."""
-    return _columns(
+    return by_kind(
         make_pipeline(_numeric_imputer(), StandardScaler()),
         make_pipeline(_categorical_imputer(), _one_hot()),
     )
@@ -85,18 +88,35 @@ def scaled_one_hot() -> ColumnTransformer:
 def ordinal() -> ColumnTransformer:
     """For tree ensembles: impute numbers, ordinal-encode categories (unknown -> -1)."""
     encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
-    return _columns(_numeric_imputer(), make_pipeline(_categorical_imputer(), encoder))
+    return by_kind(_numeric_imputer(), make_pipeline(_categorical_imputer(), encoder))
 
 
-def quantile_one_hot(random_state: int) -> ColumnTransformer:
-    """For neural networks (Gorishniy et al. 2021): quantile-normal numbers, one-hot categories."""
-    quantile = QuantileTransformer(
+class QuantileNormal(QuantileTransformer):
+    """QuantileTransformer to a normal distribution, quiet about small tables.
+
+    With fewer rows than `n_quantiles` scikit-learn uses one quantile per row, which is what
+    we want, but warns on every fit; a bake-off on a small table would print it per model.
+    """
+
+    def fit(self, X, y=None) -> QuantileNormal:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"n_quantiles \(\d+\) is greater than")
+            return super().fit(X, y)
+
+
+def quantile_numbers(random_state: int):
+    """Median-imputed numbers mapped to a normal distribution (Gorishniy et al. 2021)."""
+    quantile = QuantileNormal(
         output_distribution="normal",
         n_quantiles=1000,
         subsample=1_000_000_000,
         random_state=random_state,
     )
-    return _columns(
-        make_pipeline(_numeric_imputer(), quantile),
-        make_pipeline(_categorical_imputer(), _one_hot()),
+    return make_pipeline(_numeric_imputer(), quantile)
+
+
+def quantile_one_hot(random_state: int) -> ColumnTransformer:
+    """For neural networks: quantile-normal numbers, one-hot categories."""
+    return by_kind(
+        quantile_numbers(random_state), make_pipeline(_categorical_imputer(), _one_hot())
     )

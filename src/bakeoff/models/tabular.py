@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.utils import ClassifierTags, RegressorTags
 
-from bakeoff.columns import as_categories, as_datetimes, as_numbers
+from bakeoff.columns import convert
 
 FAMILIES = ("classical", "deep")
 MAX_UNSEEN_EXAMPLES = 5
@@ -28,7 +29,13 @@ def column_kind(column: pd.Series) -> str:
     return "categorical"
 
 
-CONVERTERS = {"numeric": as_numbers, "datetime": as_datetimes, "categorical": as_categories}
+def task_tags(tags, task: str):
+    """scikit-learn tags of an estimator whose task (classifier or regressor) is a parameter."""
+    if task == "classification":
+        tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags()
+    else:
+        tags.estimator_type, tags.regressor_tags = "regressor", RegressorTags()
+    return tags
 
 
 class TabularModel:
@@ -90,8 +97,7 @@ class TabularModel:
             if kind == "numeric" and numeric and not pd.api.types.is_bool_dtype(column):
                 out[name] = column  # the common case, and wide tables (pixels): no copy
                 continue
-            converted = CONVERTERS[kind](column)
-            bad = column.notna() & converted.isna()
+            converted, bad = convert(column, kind)
             if bad.any():
                 raise ValueError(
                     f"column {name!r}: {int(bad.sum())} value(s) are not {kind}, e.g. "

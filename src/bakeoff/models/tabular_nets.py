@@ -14,25 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bakeoff.models.deep import CategoryEmbeddings, _LightningEstimator
+from bakeoff.models.deep import CategoryEmbeddings, _LightningEstimator, split_layout
 from bakeoff.models.network_inputs import UNKNOWN_CODE, quantile_codes
 from bakeoff.models.tabular import TabularModel
-
-
-def split_layout(layout: dict[str, Any] | None, n_features: int) -> tuple[int, list[int]]:
-    """(n_numeric, cardinalities) of a QuantileCodes layout; no layout: all columns numbers."""
-    if n_features == 0:
-        raise ValueError("X has no feature columns")
-    if not layout:
-        return n_features, []
-    n_numeric, cardinalities = int(layout["n_numeric"]), list(layout["cardinalities"])
-    if n_numeric + len(cardinalities) != n_features:
-        raise ValueError(
-            f"layout has {n_numeric} numeric + {len(cardinalities)} code columns, "
-            f"X has {n_features} columns"
-        )
-    return n_numeric, cardinalities
-
 
 # ---- ResNet-MLP ----------------------------------------------------------------------------
 
@@ -121,7 +105,7 @@ class LightningResNet(_LightningEstimator):
 
     Given a `layout` at fit, the trailing code columns are embedded (`embedding_dim` numbers
     each, `deep.CategoryEmbeddings`) before the first linear layer. Fitted attributes as
-    `deep._LightningEstimator`, plus `layout_`.
+    `deep._LightningEstimator`.
     """
 
     def __init__(
@@ -158,13 +142,6 @@ class LightningResNet(_LightningEstimator):
         self.patience = patience
         self.trainer = trainer
         self.random_state = random_state
-
-    def fit(
-        self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, layout: dict | None = None
-    ) -> LightningResNet:
-        """`layout`: {"n_numeric": int, "cardinalities": [int, ...]}, codes after numbers."""
-        self.layout_ = layout
-        return super().fit(X, y, X_val, y_val)
 
     def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
         n_numeric, cardinalities = split_layout(self.layout_, n_features)
@@ -318,8 +295,8 @@ class LightningFTTransformer(_LightningEstimator):
     """FT-Transformer trained by Lightning, with early stopping on `val/loss`.
 
     Given a `layout` at fit, the trailing columns are category codes (one token each);
-    without one every column is a number. Fitted attributes as `deep._LightningEstimator`,
-    plus `layout_`. Weight decay applies to every parameter (the paper exempts tokenizer,
+    without one every column is a number. Fitted attributes as `deep._LightningEstimator`.
+    Weight decay applies to every parameter (the paper exempts tokenizer,
     norms and biases; at 1e-5 the difference is negligible).
     """
 
@@ -357,13 +334,6 @@ class LightningFTTransformer(_LightningEstimator):
         self.patience = patience
         self.trainer = trainer
         self.random_state = random_state
-
-    def fit(
-        self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, layout: dict | None = None
-    ) -> LightningFTTransformer:
-        """`layout`: {"n_numeric": int, "cardinalities": [int, ...]}, codes after numbers."""
-        self.layout_ = layout
-        return super().fit(X, y, X_val, y_val)
 
     def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
         n_numeric, cardinalities = split_layout(self.layout_, n_features)

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bakeoff.images import checked_shape
 from bakeoff.models.deep import _LightningEstimator
 from bakeoff.models.network_inputs import Pixels
 from bakeoff.models.tabular import TabularModel
@@ -90,10 +91,7 @@ class LightningCNN(_LightningEstimator):
         self.random_state = random_state
 
     def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
-        if self.image_shape is None or len(self.image_shape) != 3:
-            raise ValueError(
-                f"image_shape must be [channels, height, width], got {self.image_shape}"
-            )
+        checked_shape(self.image_shape)
         if math.prod(self.image_shape) != n_features:
             raise ValueError(
                 f"image_shape {list(self.image_shape)} has {math.prod(self.image_shape)} pixels, "
