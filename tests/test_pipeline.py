@@ -291,6 +291,37 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
         run(project, "dvc", "checkout", "data/models/mlp", check=False)
 
 
+def test_ddp_on_two_cpu_processes_trains_once_and_rank_zero_alone_logs(project):
+    """trainer=ddp with 2 gloo processes: Lightning re-runs the stage for rank 1, both ranks
+    train on their shards, and exactly one MLflow run (rank 0's) records the result."""
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("breast_cancer")
+    seen = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
+    params = project / "params.yaml"
+    original = params.read_text()
+    ddp = yaml.safe_load(original)
+    trainer = yaml.safe_load((project / "conf/trainer/ddp.yaml").read_text())
+    ddp["models"]["mlp"].update(max_epochs=30, trainer={**trainer, "accelerator": "cpu"})
+    params.write_text(yaml.safe_dump(ddp, sort_keys=False))
+    try:
+        result = run(project, "python", "-m", "bakeoff.train", "mlp")
+        output = result.stdout + result.stderr
+        assert "GLOBAL_RANK: 1, MEMBER: 2/2" in output
+        assert "mlp: DDP rank 1 trained; rank 0 records the run" in output
+        (logged,) = [
+            r for r in client.search_runs([experiment.experiment_id]) if r.info.run_id not in seen
+        ]
+        assert logged.info.status == "FINISHED"
+        assert logged.data.params["model.trainer.strategy"] == "ddp"
+        trained = json.loads((project / "data/models/mlp/train.json").read_text())
+        assert trained["status"] == "trained" and trained["run_id"] == logged.info.run_id
+        accuracy = client.get_metric_history(logged.info.run_id, "val/accuracy")
+        assert len(accuracy) == trained["epochs"] and max(m.value for m in accuracy) > 0.9
+    finally:
+        params.write_text(original)
+        run(project, "dvc", "checkout", "data/models/mlp", check=False)
+
+
 def test_image_dataset_runs_the_bake_off_with_the_cnn(project):
     """digits: ingest decodes images into pixel columns, the CNN joins the line-up."""
     quick = ["-S", "models.cnn.max_epochs=8", "-S", "models.mlp.max_epochs=8"]

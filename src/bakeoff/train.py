@@ -35,6 +35,16 @@ from bakeoff.paths import (
 log = logging.getLogger(__name__)
 
 
+def is_rank_zero() -> bool:
+    """False in the extra processes of a distributed (DDP) launch: Lightning's launcher
+    re-runs the stage's command with LOCAL_RANK set, torchrun sets RANK, SLURM's srun
+    SLURM_PROCID. Only rank 0 may record anything; the others exist to train."""
+    return all(
+        os.environ.get(name, "0") == "0"
+        for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+    )
+
+
 def split_xy(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
     return frame.drop(columns=[target]), frame[target]
 
@@ -134,6 +144,19 @@ def train_and_log(
     from bakeoff.serving import ServedModel, save_served_model
 
     target, task = card["target"], card["task"]
+    if not is_rank_zero():
+        # A DDP rank other than 0: its gradients are needed, its records are not.
+        try:
+            model, _ = fit_model(config, task=task, train=train, val=val, target=target)
+        except FloatingPointError as exc:
+            # The loss is reduced over all ranks, so rank 0 fails at the same epoch and
+            # records it. Exiting non-zero here would make the launcher terminate rank 0.
+            log.error("%s on DDP rank %s: %s", name, os.environ.get("LOCAL_RANK"), exc)
+            return None, {}
+        log.info(
+            "%s: DDP rank %s trained; rank 0 records the run", name, os.environ.get("LOCAL_RANK")
+        )
+        return model, {}
     tracking.connect(params.tracking_uri)
     tracking.use_experiment(params.data.name)
     logged = {**run_config(params, name), "model": config}
@@ -194,7 +217,7 @@ def with_checkpoints(config: dict[str, Any], dataset: str, name: str) -> dict[st
         return config  # classical models
     folder = find_project_root() / CHECKPOINTS / dataset / name
     resume = os.environ.get("BAKEOFF_RESUME", "") not in ("", "0")
-    if not resume:
+    if not resume and is_rank_zero():
         shutil.rmtree(folder, ignore_errors=True)
     trainer = {**config["trainer"], "checkpoint_dir": str(folder), "resume": resume}
     return {**config, "trainer": trainer}
@@ -215,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
             val=pd.read_parquet(features_path("val")),
             out=model_dir(name),
         )
-    except TrainingFailed as failure:
+    except TrainingFailed as failure:  # raised on rank 0 only
         # One contestant failing must not lose the others: record it, let the bake-off go on.
         log.error("%s; the bake-off goes on without it", failure)
         write_json(

@@ -12,6 +12,7 @@ import torch
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
 
+from bakeoff.models import deep
 from bakeoff.models.deep import MLP, CategoryEmbeddings, LightningMLP, mlp
 from bakeoff.models.network_inputs import UNKNOWN_CODE
 from bakeoff.models.tabular import UnseenCategoryWarning
@@ -341,3 +342,23 @@ def test_checkpoints_resume_to_the_same_model_as_an_uninterrupted_run(tmp_path):
     assert resumed.history_ == whole.history_
     assert resumed.best_epoch_ == whole.best_epoch_
     np.testing.assert_array_equal(resumed.predict_proba(X), whole.predict_proba(X))
+
+
+@pytest.mark.parametrize("n_rows", [10, 11, 2])
+def test_training_batches_are_sharded_like_a_distributed_sampler(monkeypatch, n_rows):
+    """Under DDP (world size 3 here), every rank steps equally often over its own rows; the
+    shards together cover every row, padding with repeats only; validation is not sharded."""
+    X = torch.arange(n_rows, dtype=torch.float32).unsqueeze(1)
+    y = torch.arange(n_rows)
+    shards = []
+    for rank in range(3):
+        monkeypatch.setattr(deep, "_process_group", lambda rank=rank: (rank, 3))
+        batches = deep.TensorBatches(X, y, batch_size=2, seed=7)
+        rows = [int(v) for _, yb in batches for v in yb]
+        assert len(list(batches)) == len(batches) == -(-len(rows) // 2)
+        shards.append(rows)
+        validation = deep.TensorBatches(X, y, batch_size=2, seed=None)
+        assert [int(v) for _, yb in validation for v in yb] == list(range(n_rows))
+    assert len({len(rows) for rows in shards}) == 1
+    assert sorted(set().union(*shards)) == list(range(n_rows))
+    assert sum(map(len, shards)) - n_rows == 3 * len(shards[0]) - n_rows < 3

@@ -110,12 +110,25 @@ class CategoryEmbeddings(nn.Module):
         return torch.cat(parts, dim=1)  # (b, n_numeric + n_categorical * dim)
 
 
+def _process_group() -> tuple[int, int]:
+    """(rank, world size) of this process in a running DDP group; (0, 1) outside one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 class TensorBatches:
     """Mini-batches sliced straight out of in-memory tensors.
 
     A per-row Dataset + default_collate costs more than the forward/backward pass of a
     small MLP; one fancy-index per batch does not. Lightning moves each yielded batch to
     the training device (strategy.batch_to_device), so the tensors can stay on the CPU.
+
+    Under DDP, shuffled (training) batches are sharded as DistributedSampler does: every rank
+    draws the same permutation, pads it to a multiple of the world size and takes every
+    world-size-th row from its rank on, so all ranks step the same number of times. Fixed-order
+    (validation) batches are not sharded: every rank scores the whole validation set with the
+    same weights, so early stopping sees identical numbers everywhere without a reduction.
     """
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None):
@@ -123,8 +136,12 @@ class TensorBatches:
         # seed=None: fixed order (validation); otherwise a fresh permutation every epoch.
         self._generator = None if seed is None else torch.Generator().manual_seed(seed)
 
+    def _rows_per_rank(self) -> int:
+        _, world = _process_group() if self._generator is not None else (0, 1)
+        return math.ceil(len(self.X) / world)
+
     def __len__(self) -> int:
-        return math.ceil(len(self.X) / self.batch_size)
+        return math.ceil(self._rows_per_rank() / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, size = len(self.X), self.batch_size
@@ -133,7 +150,10 @@ class TensorBatches:
                 yield self.X[start : start + size], self.y[start : start + size]
             return
         order = torch.randperm(n, generator=self._generator)
-        for start in range(0, n, size):
+        rank, world = _process_group()
+        if world > 1:
+            order = order.repeat(world)[: self._rows_per_rank() * world][rank::world]
+        for start in range(0, len(order), size):
             idx = order[start : start + size]
             yield self.X[idx], self.y[idx]  # (b, n_features), (b,)
 
@@ -198,8 +218,19 @@ class _TrainingModule(L.LightningModule):
 
     def _epoch_metrics(self, stage: str) -> dict[str, float]:
         totals = self._totals.pop(stage)
-        n = totals["n"]
-        loss = float(totals["loss"]) / n
+        loss_sum, n = totals["loss"], totals["n"]
+        if stage == "train" and _process_group()[1] > 1:
+            # Each DDP rank saw its own shard: the epoch's loss is over all of them.
+            both = torch.stack(
+                [
+                    torch.as_tensor(loss_sum, dtype=torch.float64),
+                    torch.tensor(n, dtype=torch.float64),
+                ]
+            )
+            loss_sum, n = self.trainer.strategy.reduce(
+                both.to(self.device), reduce_op="sum"
+            ).tolist()
+        loss = float(loss_sum) / n
         metrics = {f"{stage}/loss": loss}
         if stage == "val" and self.task == "classification":
             metrics["val/accuracy"] = float(totals["hits"]) / n
@@ -215,7 +246,8 @@ class _TrainingModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._val_metrics = self._epoch_metrics("val")
         # The one `self.log` per epoch: EarlyStopping and _KeepBestWeights read callback_metrics.
-        self.log(MONITOR, self._val_metrics[MONITOR], prog_bar=True)
+        # sync_dist: identical on every DDP rank (unsharded validation), so the mean is exact.
+        self.log(MONITOR, self._val_metrics[MONITOR], prog_bar=True, sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["bakeoff_history"] = self.history
@@ -326,6 +358,10 @@ def _quiet_trainer_announcements() -> Iterator[None]:
     announcer.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
+            # Lightning 2.6's CombinedLoader on torch 2.13; nothing a user can act on.
+            warnings.filterwarnings(
+                "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+            )
             yield
     finally:
         announcer.setLevel(previous)
@@ -513,8 +549,9 @@ class _LightningEstimator(BaseEstimator):
 
     def _make_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> L.Trainer:
         devices = config["devices"]
-        # Training is in-process on one device: the batches are not sharded across ranks
-        # and a DDP launch would re-run the caller's script. "auto" therefore means one.
+        # Several devices mean DDP, whose launcher re-runs the caller's command once per extra
+        # rank (the caller must record results on rank 0 only: see bakeoff.train). That is
+        # asked for with strategy "ddp" and a device count, never implied: "auto" is one.
         if devices == "auto":
             devices = 1
         with _quiet_trainer_announcements():
@@ -532,11 +569,7 @@ class _LightningEstimator(BaseEstimator):
                 enable_progress_bar=sys.stderr.isatty(),
                 enable_model_summary=False,
                 num_sanity_val_steps=0,
-                use_distributed_sampler=False,
-            )
-        if trainer.num_devices * trainer.num_nodes > 1:
-            raise ValueError(
-                f"{type(self).__name__} trains on one device; got devices={config['devices']!r}"
+                use_distributed_sampler=False,  # TensorBatches shards itself
             )
         return trainer
 
