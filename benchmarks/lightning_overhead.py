@@ -178,7 +178,7 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=2, help="runs per Lightning contestant")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per Lightning contestant")
     # One thread by default: the comparison is of per-step overhead, and one thread keeps a
     # busy two-core machine from thrashing. Whatever the value, every contestant gets it.
     parser.add_argument("--threads", type=int, default=1)

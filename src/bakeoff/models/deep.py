@@ -12,6 +12,7 @@ their network. Imported only by `bakeoff.models.build_model` (via conf/model/*.y
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import sys
@@ -26,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+from lightning.pytorch.strategies import SingleDeviceStrategy
 from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -179,6 +182,7 @@ class _TrainingModule(L.LightningModule):
         self.history: list[dict[str, float]] = []
         self._totals: dict[str, dict[str, torch.Tensor | int]] = {}
         self._val_metrics: dict[str, float] = {}
+        self._direct_steps = False  # decided in on_train_start
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
@@ -206,12 +210,43 @@ class _TrainingModule(L.LightningModule):
         if hits is not None:
             totals["hits"] = totals["hits"] + hits
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning records the running hook's name on the module before every hook call
+        # (about 30 per step). nn.Module.__setattr__ first checks whether the value is a
+        # parameter, buffer or submodule; this plain string never is.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def on_train_start(self) -> None:
+        # One device and no loss scaling (32-bit, or bf16 whose autocast Lightning applies
+        # around training_step): backward needs nothing from the strategy or the precision
+        # plugin, so it is a plain loss.backward(), skipping the on_before_backward /
+        # on_after_backward hooks no callback here uses. DDP (gradient sync preparation)
+        # and 16-bit (GradScaler) go through manual_backward.
+        plugin = self.trainer.precision_plugin
+        self._direct_steps = (
+            isinstance(self.trainer.strategy, SingleDeviceStrategy)
+            and type(plugin) in (Precision, MixedPrecision)
+            and getattr(plugin, "scaler", None) is None
+        )
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        optimizer = self.optimizers()
         loss = self._step(batch, "train")
+        optimizer = self.optimizers()
         optimizer.zero_grad()
-        self.manual_backward(loss)  # precision plugins (loss scaling) still apply
+        if self._direct_steps:
+            loss.backward()
+        else:
+            self.manual_backward(loss)  # strategy and precision plugin (loss scaling) apply
+        # Through Lightning's optimizer wrapper in any case: it counts the step
+        # (trainer.global_step, which checkpointing relies on).
         optimizer.step()
+
+    # Lightning inspects training_step's signature at every step (is batch_idx accepted?);
+    # a precomputed __signature__ answers from the function itself instead of re-parsing it.
+    training_step.__signature__ = inspect.signature(training_step)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
