@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -79,6 +81,26 @@ def run(
 
 def stages_run(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+@contextmanager
+def mlp_settings(project: Path, **changes) -> Iterator[Callable[[], list]]:
+    """params.yaml with models.mlp changed, for a direct `python -m bakeoff.train mlp`;
+    yields a function listing the MLflow runs created since. Restores params.yaml and the
+    pipeline's mlp model afterwards."""
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("breast_cancer").experiment_id
+    seen = {r.info.run_id for r in client.search_runs([experiment])}
+    params = project / "params.yaml"
+    original = params.read_text()
+    changed = yaml.safe_load(original)
+    changed["models"]["mlp"].update(changes)
+    params.write_text(yaml.safe_dump(changed, sort_keys=False))
+    try:
+        yield lambda: [r for r in client.search_runs([experiment]) if r.info.run_id not in seen]
+    finally:
+        params.write_text(original)
+        run(project, "dvc", "checkout", "data/models/mlp", check=False)
 
 
 @pytest.fixture(scope="module")
@@ -255,16 +277,11 @@ def test_a_model_that_fails_is_reported_and_the_others_kept(project):
 def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
     """A terminated training process: MLflow run KILLED (never RUNNING), last.ckpt left
     behind; BAKEOFF_RESUME=1 continues from it and finishes the planned epochs."""
-    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("breast_cancer")
-    seen = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
     # Early stopping out of reach: the run is still training when it is terminated.
-    params = project / "params.yaml"
-    original = params.read_text()
-    long_run = yaml.safe_load(original)
-    long_run["models"]["mlp"].update(max_epochs=600, patience=600)
-    params.write_text(yaml.safe_dump(long_run, sort_keys=False))
-    try:
+    checkpoint = project / "checkpoints/breast_cancer/mlp/last.ckpt"
+    # Earlier runs leave their own checkpoints: wait for this run's first one, not theirs.
+    shutil.rmtree(checkpoint.parent, ignore_errors=True)
+    with mlp_settings(project, max_epochs=600, patience=600) as new_runs:
         process = subprocess.Popen(
             ["python", "-m", "bakeoff.train", "mlp"],
             cwd=project,
@@ -273,7 +290,6 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
             stderr=subprocess.STDOUT,
             text=True,
         )
-        checkpoint = project / "checkpoints/breast_cancer/mlp/last.ckpt"
         for _ in range(480):  # wait for the first epoch's checkpoint (imports take seconds)
             if checkpoint.is_file() or process.poll() is not None:
                 break
@@ -283,9 +299,7 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=120)
         assert process.returncode != 0, output[-2000:]
-        (killed,) = [
-            r for r in client.search_runs([experiment.experiment_id]) if r.info.run_id not in seen
-        ]
+        (killed,) = new_runs()
         assert killed.info.status == "KILLED"
         assert checkpoint.is_file()
 
@@ -293,40 +307,26 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
         assert f"resuming from {checkpoint}" in resumed.stderr + resumed.stdout
         trained = json.loads((project / "data/models/mlp/train.json").read_text())
         assert trained["status"] == "trained" and trained["epochs"] == 600
-    finally:
-        params.write_text(original)
-        run(project, "dvc", "checkout", "data/models/mlp", check=False)
 
 
 def test_ddp_on_two_cpu_processes_trains_once_and_rank_zero_alone_logs(project):
     """trainer=ddp with 2 gloo processes: Lightning re-runs the stage for rank 1, both ranks
     train on their shards, and exactly one MLflow run (rank 0's) records the result."""
-    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("breast_cancer")
-    seen = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
-    params = project / "params.yaml"
-    original = params.read_text()
-    ddp = yaml.safe_load(original)
     trainer = yaml.safe_load((project / "conf/trainer/ddp.yaml").read_text())
-    ddp["models"]["mlp"].update(max_epochs=30, trainer={**trainer, "accelerator": "cpu"})
-    params.write_text(yaml.safe_dump(ddp, sort_keys=False))
-    try:
+    ddp = {"max_epochs": 30, "trainer": {**trainer, "accelerator": "cpu"}}
+    with mlp_settings(project, **ddp) as new_runs:
         result = run(project, "python", "-m", "bakeoff.train", "mlp")
         output = result.stdout + result.stderr
         assert "GLOBAL_RANK: 1, MEMBER: 2/2" in output
         assert "mlp: DDP rank 1 trained; rank 0 records the run" in output
-        (logged,) = [
-            r for r in client.search_runs([experiment.experiment_id]) if r.info.run_id not in seen
-        ]
+        (logged,) = new_runs()
         assert logged.info.status == "FINISHED"
         assert logged.data.params["model.trainer.strategy"] == "ddp"
         trained = json.loads((project / "data/models/mlp/train.json").read_text())
         assert trained["status"] == "trained" and trained["run_id"] == logged.info.run_id
+        client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
         accuracy = client.get_metric_history(logged.info.run_id, "val/accuracy")
         assert len(accuracy) == trained["epochs"] and max(m.value for m in accuracy) > 0.9
-    finally:
-        params.write_text(original)
-        run(project, "dvc", "checkout", "data/models/mlp", check=False)
 
 
 def test_image_dataset_runs_the_bake_off_with_the_cnn(project):
