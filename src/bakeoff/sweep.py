@@ -70,6 +70,8 @@ def main(cfg: DictConfig) -> float:
         out=Path(hydra_cfg.runtime.output_dir),
         tags={"bakeoff.sweep": sweep, "bakeoff.overrides": " ".join(hydra_cfg.overrides.task)},
     )
+    if not info:  # a DDP rank other than 0: rank 0 scores and records the job
+        return float("nan")
     scores = validation_scores(model, val, card["target"], card["task"])
     with mlflow.start_run(run_id=info["run_id"]):
         mlflow.log_metrics({f"val/{k}": v for k, v in scores.items()})
