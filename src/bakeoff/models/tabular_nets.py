@@ -14,8 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bakeoff.models.deep import CategoryEmbeddings, _LightningEstimator, split_layout
-from bakeoff.models.network_inputs import UNKNOWN_CODE, quantile_codes
+from bakeoff.models.deep import (
+    CategoryEmbeddings,
+    _LightningEstimator,
+    code_embeddings,
+    split_layout,
+)
+from bakeoff.models.network_inputs import quantile_codes
 from bakeoff.models.tabular import TabularModel
 
 # ---- ResNet-MLP ----------------------------------------------------------------------------
@@ -127,21 +132,7 @@ class LightningResNet(_LightningEstimator):
         trainer: dict[str, Any] | None = None,
         random_state: int = 0,
     ):
-        self.task = task
-        self.d_main = d_main
-        self.d_hidden = d_hidden
-        self.n_blocks = n_blocks
-        self.dropout = dropout
-        self.residual_dropout = residual_dropout
-        self.normalization = normalization
-        self.embedding_dim = embedding_dim
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.trainer = trainer
-        self.random_state = random_state
+        self._keep_params(locals())
 
     def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
         n_numeric, cardinalities = split_layout(self.layout_, n_features)
@@ -178,13 +169,7 @@ class FeatureTokenizer(nn.Module):
         self.weight = nn.Parameter(torch.empty(n_numeric, d_token).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n_tokens, d_token).uniform_(-bound, bound))
         self.cls = nn.Parameter(torch.empty(1, 1, d_token).uniform_(-bound, bound))
-        self.embeddings = nn.ModuleList(
-            nn.Embedding(n, d_token, padding_idx=UNKNOWN_CODE) for n in cardinalities
-        )
-        with torch.no_grad():
-            for embed in self.embeddings:
-                embed.weight.uniform_(-bound, bound)
-                embed.weight[UNKNOWN_CODE] = 0.0
+        self.embeddings = code_embeddings(cardinalities, d_token)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         numbers = x[:, : self.n_numeric, None] * self.weight  # (b, n_numeric, d)
@@ -319,21 +304,7 @@ class LightningFTTransformer(_LightningEstimator):
         trainer: dict[str, Any] | None = None,
         random_state: int = 0,
     ):
-        self.task = task
-        self.d_token = d_token
-        self.n_blocks = n_blocks
-        self.n_heads = n_heads
-        self.ffn_factor = ffn_factor
-        self.attention_dropout = attention_dropout
-        self.ffn_dropout = ffn_dropout
-        self.residual_dropout = residual_dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.trainer = trainer
-        self.random_state = random_state
+        self._keep_params(locals())
 
     def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
         n_numeric, cardinalities = split_layout(self.layout_, n_features)

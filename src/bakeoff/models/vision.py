@@ -78,17 +78,7 @@ class LightningCNN(_LightningEstimator):
         trainer: dict[str, Any] | None = None,
         random_state: int = 0,
     ):
-        self.task = task
-        self.image_shape = image_shape
-        self.channels = channels
-        self.dropout = dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.trainer = trainer
-        self.random_state = random_state
+        self._keep_params(locals())
 
     def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
         checked_shape(self.image_shape)
