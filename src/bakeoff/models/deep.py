@@ -263,15 +263,9 @@ class _TrainingModule(L.LightningModule):
         loss_sum, n = totals["loss"], totals["n"]
         if stage == "train" and _process_group()[1] > 1:
             # Each DDP rank saw its own shard: the epoch's loss is over all of them.
-            both = torch.stack(
-                [
-                    torch.as_tensor(loss_sum, dtype=torch.float64),
-                    torch.tensor(n, dtype=torch.float64),
-                ]
-            )
-            loss_sum, n = self.trainer.strategy.reduce(
-                both.to(self.device), reduce_op="sum"
-            ).tolist()
+            # On the module's device: NCCL reduces GPU tensors only (gloo, CPU ones).
+            both = torch.tensor([float(loss_sum), n], dtype=torch.float32, device=self.device)
+            loss_sum, n = self.trainer.strategy.reduce(both, reduce_op="sum").tolist()
         loss = float(loss_sum) / n
         metrics = {f"{stage}/loss": loss}
         if stage == "val" and self.task == "classification":
