@@ -42,7 +42,6 @@ def test_digits_card_reads_as_a_pixel_table():
     pixels = frame.drop(columns="label")
     assert frame.shape == (1797, 65)
     assert list(frame.columns) == [*image_columns((1, 8, 8)), "label"]
-    assert isinstance(frame.index, pd.RangeIndex)
     assert (pixels.dtypes == np.float32).all()
     assert pixels.min().min() == 0.0 and pixels.max().max() == 1.0
     assert frame["label"].nunique() == 10

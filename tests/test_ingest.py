@@ -64,6 +64,18 @@ def test_apply_column_types_converts_and_names_bad_values():
     assert frame["n"].tolist() == ["1", "x", "3"]  # the input is left untouched
 
 
+def test_ingest_keeps_float32_numbers_and_refuses_to_scale_a_category():
+    frame = pd.DataFrame(
+        {"p": np.array([0.5, 1.0, 0.0], dtype=np.float32), "c": ["a", "b", "a"], "y": [0, 1, 0]}
+    )
+    data = DataConfig(name="t", source={"kind": "file", "path": "t.csv"}, target="y")
+    out, _, problems = ingest(frame, data)
+    assert problems == [] and out["p"].dtype == np.float32  # pixels stay float32
+    scaled = DataConfig(**{**vars(data), "scale": {"c": 2.0}})
+    (problem,) = ingest(frame, scaled)[2]
+    assert (problem.rule, problem.column, problem.file) == ("not_numeric_scale", "c", "t.csv")
+
+
 def test_content_hash_tracks_values_and_dtypes():
     frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
     assert content_hash(frame) == content_hash(frame.copy())
@@ -74,7 +86,8 @@ def test_content_hash_tracks_values_and_dtypes():
 
 
 def test_ingest_scales_drops_types_and_describes(mixed_frame):
-    frame = mixed_frame.assign(row_id=range(60), price=np.arange(60) * 1000.0)
+    # price as text, as a CSV read can leave numbers: typed first, then scaled.
+    frame = mixed_frame.assign(row_id=range(60), price=(np.arange(60) * 1000).astype(str))
     data = DataConfig(
         name="m",
         source={"kind": "file", "path": "m.csv"},
@@ -95,7 +108,8 @@ def test_ingest_scales_drops_types_and_describes(mixed_frame):
         "price": "numeric",
     }
     assert card["task"] == "classification"  # inferred
-    assert card["rows"] == 60 and sum(card["target_distribution"].values()) == 60
+    assert card["rows"] == 60
+    assert card["target_distribution"] == frame["target"].value_counts().sort_index().to_dict()
     assert card["missing_values"]["empty"] == 60
     assert "row_id" in card["source_columns"]  # validate reports `not_there` against these
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bakeoff import validate as validate_stage
-from bakeoff.ingest import ingest
+from bakeoff.ingest import content_hash, ingest
 from bakeoff.params import params_from_mapping
 from bakeoff.paths import DATA_CARD, DATASET, RAW_CARD, RAW_DATASET, VALIDATION_REPORT
 from bakeoff.problems import errors, warnings
@@ -82,16 +82,6 @@ def test_configured_columns_that_do_not_exist(tmp_path):
     assert "did you mean ['b']" in next(p.message for p in problems if p.column == "bb")
 
 
-def test_featurize_steps_naming_missing_columns(tmp_path):
-    params = make_params(tmp_path, table(), target="label")
-    params = params_from_mapping(
-        {**BASE, "data": vars(params.data), "featurize": {"steps": [{"drop_columns": ["c"]}]}}
-    )
-    frame, card, _ = ingest(read_source(params.data, tmp_path), params.data)
-    _, _, problems = validate_stage.validate(frame, card, params)
-    assert rules(problems) == {("configured_column_missing", "c")}
-
-
 def test_single_class_target(tmp_path):
     csv = table().replace(",no\n", ",yes\n")
     _, _, problems = check(tmp_path, csv, target="label")
@@ -156,11 +146,29 @@ def test_duplicate_rows_are_counted_and_dropped_when_configured(tmp_path, drop):
     params = params_from_mapping(
         {**BASE, "data": vars(params.data), "validate": {"drop_duplicates": drop}}
     )
-    raw, card, _ = ingest(read_source(params.data, tmp_path), params.data)
-    out, _, problems = validate_stage.validate(raw, card, params)
+    raw, raw_card, _ = ingest(read_source(params.data, tmp_path), params.data)
+    out, card, problems = validate_stage.validate(raw, raw_card, params)
     (problem,) = warnings(problems)
     assert problem.rule == "duplicate_rows" and problem.message.startswith("3 row(s)")
     assert len(out) == (40 if drop else 43)
+    # The card describes the validated table, which is what the runs' data hash names.
+    assert card["rows"] == len(out)
+    assert card["content_hash"] == content_hash(out)
+    assert (card["content_hash"] == raw_card["content_hash"]) is not drop
+    assert sum(card["target_distribution"].values()) == len(out)
+
+
+def test_float32_numbers_pass_and_their_infinities_are_named(tmp_path):
+    """Image pixels arrive as float32: neither widened nor mistaken for a bad target."""
+    params = make_params(tmp_path, table(), target="label")
+    frame = pd.read_csv(tmp_path / "t.csv").assign(p=np.linspace(0, 1, 40, dtype=np.float32))
+    raw, card, _ = ingest(frame, params.data)
+    out, _, problems = validate_stage.validate(raw, card, params)
+    assert problems == [] and out["p"].dtype == np.float32
+    raw.loc[3, "p"] = np.inf
+    _, _, problems = validate_stage.validate(raw, card, params)
+    (problem,) = errors(problems)
+    assert (problem.rule, problem.column, problem.examples[0]["row"]) == ("infinite_values", "p", 3)
 
 
 def test_leaky_column_is_named_loudly(tmp_path):

@@ -37,6 +37,9 @@ def as_datetimes(column: pd.Series) -> pd.Series:
 def convert(column: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
     """The column as `kind` (numeric, boolean, datetime, categorical, text), and the mask of
     values that were present but could not be converted."""
+    if kind == "numeric" and pd.api.types.is_float_dtype(column):
+        # Already numbers: kept as they are (float32 pixels stay float32, no copy).
+        return column, pd.Series(False, index=column.index)
     if kind in ("categorical", "text"):
         return as_categories(column), pd.Series(False, index=column.index)
     if kind == "datetime":

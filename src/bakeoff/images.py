@@ -46,11 +46,6 @@ DIGITS_SHAPE = (1, 8, 8)
 DECODE_THREADS = min(8, os.cpu_count() or 1)
 
 
-def image_shape(image: dict | None) -> tuple[int, int, int]:
-    """(C, H, W) from the card's `image` section; C is 1 (grayscale) or 3 (RGB)."""
-    return checked_shape((image or {}).get("shape"))
-
-
 def checked_shape(shape: Any) -> tuple[int, int, int]:
     """`shape` as (C, H, W), or a ValueError saying what an image shape must be."""
     if (
@@ -79,7 +74,7 @@ def read_images(source: dict, image: dict, target: str, root: Path) -> pd.DataFr
     `root` is the folder that a relative `source.path` is resolved against (the project).
     Raises DataError listing every problem found, ValueError for a malformed card.
     """
-    shape = image_shape(image)
+    shape = checked_shape((image or {}).get("shape"))  # C is 1 (grayscale) or 3 (RGB)
     fmt = source.get("format")
     if fmt not in FORMATS:
         raise ValueError(

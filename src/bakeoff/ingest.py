@@ -75,7 +75,7 @@ def apply_column_types(
     frame: pd.DataFrame, types: dict[str, str], file: str | None = None
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Convert each column to its kind; values that do not convert are listed as errors."""
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are replaced, never written into
     problems = []
     for name, kind in types.items():
         out[name], failed = convert(frame[name], kind)
@@ -134,16 +134,29 @@ def ingest(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, dict, l
 
     Configured columns that do not exist are skipped here and reported by `validate`.
     """
-    frame = frame.copy()
-    frame.columns = [str(c) for c in frame.columns]
+    frame = frame.rename(columns=str)  # a new frame (copy-on-write): the caller's is untouched
     source_columns = list(frame.columns)
-    for name, factor in data.scale.items():
-        if name in frame.columns and pd.api.types.is_numeric_dtype(frame[name]):
-            frame[name] = frame[name] * float(factor)
     frame = frame.drop(columns=[c for c in data.drop_columns if c in frame.columns])
     features = [c for c in frame.columns if c != data.target]
     types = {c: data.column_types.get(c) or infer_column_kind(frame[c]) for c in features}
-    frame, problems = apply_column_types(frame, types, file=data.source.get("path"))
+    file = data.source.get("path")
+    frame, problems = apply_column_types(frame, types, file=file)
+    # After typing, so that numbers read as text are scaled too.
+    for name, factor in data.scale.items():
+        if name not in frame.columns:
+            continue  # validate reports configured columns that do not exist
+        if pd.api.types.is_numeric_dtype(frame[name]):
+            frame[name] = frame[name] * float(factor)
+        else:
+            problems.append(
+                Problem(
+                    "not_numeric_scale",
+                    f"data.scale multiplies this column by {factor}, but it is "
+                    f"{types.get(name, 'not numeric')} (dtype {frame[name].dtype})",
+                    file=file,
+                    column=name,
+                )
+            )
     task = data.task
     if task is None and data.target in frame.columns:
         task = infer_task(frame[data.target])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
+from bakeoff.io import write_atomic
 from bakeoff.params import DataConfig
 from bakeoff.paths import EXTERNAL_DATA
 from bakeoff.problems import DataError, Problem
@@ -216,23 +216,22 @@ def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) ->
         _check_sha256(dest, sha256, url, dest)
         log.info("using %s (downloaded before from %s)", dest, url)
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(f".{dest.name}.part")
     log.info("downloading %s to %s", url, dest)
-    try:
+
+    def fetch(partial: Path) -> None:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
             for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK), b""):
                 out.write(chunk)
         _check_sha256(partial, sha256, url, dest)
-        os.replace(partial, dest)
+
+    try:
+        write_atomic(dest, fetch)
     except (urllib.error.URLError, OSError) as exc:
         if isinstance(exc, urllib.error.HTTPError):
             exc.close()  # an HTTPError holds the open response (ResourceWarning otherwise)
         raise DataError(
             [Problem("download_failed", f"cannot download {url}: {exc}", file=str(dest))]
         ) from None
-    finally:
-        partial.unlink(missing_ok=True)
     return dest
 
 

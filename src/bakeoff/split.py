@@ -18,16 +18,18 @@ from bakeoff.paths import DATA_CARD, DATASET, SPLITS, split_path
 log = logging.getLogger(__name__)
 
 
-def check_stratifiable(y: pd.Series, n_parts: int) -> None:
-    """A stratified split needs every class in every part; name the classes that are too small."""
+def classes_too_small(y: pd.Series) -> tuple[pd.Series, str | None]:
+    """Classes with fewer rows than SPLITS has parts (a stratified split needs each class in
+    every part), and the message naming them (None when there are none)."""
     counts = y.value_counts()
-    small = counts[counts < n_parts]
-    if len(small):
-        detail = ", ".join(f"{k!r} ({v} rows)" for k, v in small.items())
-        raise ValueError(
-            f"column {y.name!r}: classes {detail} have fewer than {n_parts} rows, too few for a "
-            "stratified train/validation/test split; merge or drop them, or set split.stratify=false"
-        )
+    small = counts[counts < len(SPLITS)]
+    if not len(small):
+        return small, None
+    detail = ", ".join(f"{k!r} ({v} rows)" for k, v in small.items())
+    return small, (
+        f"classes {detail} have fewer than {len(SPLITS)} rows, too few for a stratified "
+        "train/validation/test split; merge or drop them, or set split.stratify=false"
+    )
 
 
 def split_frame(
@@ -40,7 +42,9 @@ def split_frame(
         raise ValueError("split.test_size + split.val_size must leave rows for training")
     stratify = config.stratify and task == "classification"
     if stratify:
-        check_stratifiable(frame[target], n_parts=3)
+        _, problem = classes_too_small(frame[target])
+        if problem:
+            raise ValueError(f"column {target!r}: {problem}")
     rest, test = train_test_split(
         frame,
         test_size=config.test_size,

@@ -20,25 +20,31 @@ import numpy as np
 import pandas as pd
 
 from bakeoff import setup_logging
+from bakeoff.ingest import describe
 from bakeoff.io import read_json, write_json, write_parquet
 from bakeoff.params import DataConfig, Params, ValidateConfig, load_params
 from bakeoff.paths import DATA_CARD, DATASET, RAW_CARD, RAW_DATASET, VALIDATION_REPORT
 from bakeoff.problems import Problem, errors, summary, warnings
+from bakeoff.split import classes_too_small
 
 log = logging.getLogger(__name__)
 
-# A stratified train/validation/test split needs every class in all three parts.
-MIN_ROWS_PER_CLASS = 3
+INFINITE = "infinite values"
+NOT_NUMERIC = "regression target is not numeric"
 
 
 def column_schema(card: dict[str, Any]):
     """The pandera schema of the typed table: required columns, dtypes, finite numbers."""
     import pandera.pandas as pa
 
-    finite = pa.Check(lambda s: ~np.isinf(s.astype(float)), name="finite", error="infinite values")
-    # Ingest converted every column to its kind; numbers (and 0/1 booleans) must be finite.
+    # Non-numbers pass here (a non-numeric target is NOT_NUMERIC's to report).
+    finite = pa.Check(
+        lambda s: ~np.isinf(pd.to_numeric(s, errors="coerce")), name="finite", error=INFINITE
+    )
+    # Ingest converted every column to its kind (any float width: pixels are float32);
+    # numbers and 0/1 booleans must be finite.
     columns = {
-        name: pa.Column(float, finite, nullable=True)
+        name: pa.Column(checks=finite, nullable=True)
         if kind in ("numeric", "boolean")
         else pa.Column(nullable=True)
         for name, kind in card["features"].items()
@@ -46,9 +52,7 @@ def column_schema(card: dict[str, Any]):
     target = pa.Column(nullable=True, required=True)
     if card["task"] == "regression":
         numeric = pa.Check(
-            lambda s: pd.api.types.is_numeric_dtype(s),
-            name="numeric_target",
-            error="regression target is not numeric",
+            lambda s: pd.api.types.is_numeric_dtype(s), name="numeric_target", error=NOT_NUMERIC
         )
         target = pa.Column(checks=[numeric, finite], nullable=True, required=True)
     columns[card["target"]] = target
@@ -72,14 +76,21 @@ def schema_problems(frame: pd.DataFrame, card: dict[str, Any], file: str) -> lis
             problems.append(target_missing(missing, list(frame.columns), file))
             continue
         column = None if pd.isna(column) else str(column)
-        rule = {"infinite values": "infinite_values"}.get(check, "target_not_numeric")
-        if rule == "target_not_numeric":
+        if check == INFINITE:
+            rule = "infinite_values"
+            message = f"{len(group)} infinite value(s); replace them (e.g. with NaN) at the source"
+        elif check == NOT_NUMERIC:
+            rule = "target_not_numeric"
             message = (
                 "the regression target has non-numeric values; use a numeric column, or set "
                 "data.task: classification"
             )
-        else:
-            message = f"{len(group)} infinite value(s); replace them (e.g. with NaN) at the source"
+        else:  # a rule this function does not know yet: say it as pandera does
+            rule, message = "schema", f"fails check {check!r}"
+        if check == NOT_NUMERIC:  # a whole-column check: show the offending values
+            values = frame[column]
+            bad = values[values.notna() & pd.to_numeric(values, errors="coerce").isna()]
+            group = pd.DataFrame({"index": bad.index[:5], "failure_case": bad.to_numpy()[:5]})
         examples = [
             {"row": None if pd.isna(i) else int(i), "value": v}
             for i, v in zip(group["index"], group["failure_case"], strict=True)
@@ -100,25 +111,23 @@ def target_missing(target: str, columns: list[str], file: str) -> Problem:
     )
 
 
-def configured_columns(data: DataConfig, steps: list[dict], card: dict) -> list[Problem]:
-    """Columns named in the card or the featurize steps that the table does not have."""
+def configured_columns(data: DataConfig, card: dict) -> list[Problem]:
+    """Columns named in the dataset card that the source table does not have.
+
+    (Featurize steps are featurize's to check: that stage names missing columns itself, and
+    keeping them out of this stage's params spares re-validating when a step changes.)
+    """
     source = card["source_columns"]
     named = {
         "data.drop_columns": list(data.drop_columns),
         "data.column_types": list(data.column_types),
         "data.scale": list(data.scale),
     }
-    for step in steps:
-        for name, argument in step.items():
-            named[f"featurize.steps.{name}"] = list(argument or [])
-    kept = set(card["features"]) | {card["target"]}
     problems = []
     for where, columns in named.items():
-        # Featurize runs after ingest dropped columns; the card's settings name source columns.
-        available = kept if where.startswith("featurize") else set(source)
         for column in columns:
-            if column not in available:
-                close = difflib.get_close_matches(column, sorted(available), n=2)
+            if column not in source:
+                close = difflib.get_close_matches(column, sorted(source), n=2)
                 hint = f"; did you mean {close}?" if close else ""
                 problems.append(
                     Problem(
@@ -171,14 +180,12 @@ def target_problems(y: pd.Series, task: str, stratify: bool, file: str) -> list[
                 column=str(y.name),
             )
         )
-    small = counts[counts < MIN_ROWS_PER_CLASS]
-    if stratify and len(small):
+    small, message = classes_too_small(y)
+    if stratify and message:
         problems.append(
             Problem(
                 "class_too_small",
-                f"class(es) {dict(small)} have fewer than {MIN_ROWS_PER_CLASS} rows, too few "
-                "for a stratified train/validation/test split; merge or drop them, or set "
-                "split.stratify=false",
+                message,
                 file=file,
                 column=str(y.name),
                 examples=[{"class": k, "rows": int(v)} for k, v in small.items()],
@@ -260,10 +267,9 @@ def leakage(
         baseline = frame[target].value_counts(normalize=True).max()
         if baseline >= config.leakage_score:
             return []  # the majority class alone scores this well: nothing to learn from
-    data = frame  # rows without a target are already gone
-    if len(data) > config.leakage_sample_rows:
-        data = data.sample(n=config.leakage_sample_rows, random_state=seed)
-    scores = single_column_scores(data[features], data[target], task, seed)
+    if len(frame) > config.leakage_sample_rows:  # rows without a target are already gone
+        frame = frame.sample(n=config.leakage_sample_rows, random_state=seed)
+    scores = single_column_scores(frame[features], frame[target], task, seed)
     metric = "accuracy" if task == "classification" else "R²"
     return [
         Problem(
@@ -305,7 +311,7 @@ def validate(
     data, config = params.data, params.validate
     file = str(data.source.get("path") or data.source.get("url") or data.source.get("kind"))
     target = card["target"]
-    problems = configured_columns(data, params.featurize_steps, card)
+    problems = configured_columns(data, card)
     problems += text_columns(card)
     problems += schema_problems(frame, card, file)
     if target not in frame.columns:
@@ -313,7 +319,7 @@ def validate(
     if card["task"] is None:
         problems.append(Problem("task_unknown", "data.task is not set and cannot be inferred"))
         return frame, card, problems
-    features = [c for c in card["features"] if c in frame.columns]
+    features = list(card["features"])
     problems += target_problems(frame[target], card["task"], params.split.stratify, file)
     # Pixels keep their positions (the CNN reshapes them): a blank border is not dropped.
     degenerate = [] if card.get("image") else degenerate_columns(frame, features, file)
@@ -330,19 +336,20 @@ def validate(
     problems += leakage(frame, features, target, card["task"], config, params.seed)
     if card["task"] == "classification":
         problems += imbalance(frame[target], config)
+    frame = frame.reset_index(drop=True)
+    # Described afresh (rows, dtypes, missing values, target counts, content hash): this is
+    # the table the models train on, and its hash tags their runs.
+    types = {c: card["features"][c] for c in features}
     card = {
-        **card,
-        "rows": len(frame),
-        "columns": len(frame.columns),
-        "features": {c: card["features"][c] for c in features},
+        **describe(frame, data, card["task"], types),
+        "source_columns": card["source_columns"],
         "validation": {
             "status": "passed",
             "warnings": [p.to_dict() for p in warnings(problems)],
             "dropped_columns": dropped,
-            "rows_before": card["rows"],
         },
     }
-    return frame.reset_index(drop=True), card, problems
+    return frame, card, problems
 
 
 def report(problems: list[Problem], status: str) -> dict[str, Any]:

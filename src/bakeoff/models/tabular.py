@@ -93,10 +93,6 @@ class TabularModel:
         out = {}
         for name, kind in self.column_kinds_.items():
             column = X[name]
-            numeric = pd.api.types.is_numeric_dtype(column)
-            if kind == "numeric" and numeric and not pd.api.types.is_bool_dtype(column):
-                out[name] = column  # the common case, and wide tables (pixels): no copy
-                continue
             converted, bad = convert(column, kind)
             if bad.any():
                 raise ValueError(
