@@ -3,8 +3,8 @@
 The MLP exactly as the pipeline builds it (`bakeoff.models.deep.mlp` with the
 hyperparameters of conf/model/mlp.yaml and the default trainer), once per encoding, on the
 pipeline's own dataset cards: Adult (classification: test accuracy) and California housing
-(regression, target in $100k: test RMSE). The tables go through the pipeline's functions:
-read_source -> ingest (typed columns) -> split_frame (60/20/20, stratified for
+(regression, target in $100k: test RMSE). The tables go through the pipeline's data stages
+in memory (bakeoff.prepare: ingest, validate, split 60/20/20, stratified for
 classification, seed 42). Fit seconds include the preprocessing; several model seeds show
 how much of a gap is noise.
 
@@ -25,33 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from bakeoff.config import compose_conf
-from bakeoff.ingest import ingest
 from bakeoff.models.deep import CATEGORICAL_ENCODINGS, mlp
-from bakeoff.params import params_from_mapping
-from bakeoff.sources import read_source
-from bakeoff.split import split_frame
+from common import FILES, ROOT, load_splits
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "categorical_encoding.json"
-FILES = {"adult": "adult.data", "california_housing": "california_housing.csv"}
-
-
-def load_splits(card: str, data_dir: Path) -> tuple[dict[str, pd.DataFrame], str, str]:
-    """Train/val/test frames of a dataset card as the pipeline makes them; task; target."""
-    path = (data_dir / FILES[card]).resolve()
-    params = params_from_mapping(
-        compose_conf(ROOT / "conf", [f"data={card}", f"data.source.path={path}"])
-    )
-    frame, data_card, problems = ingest(read_source(params.data, ROOT), params.data)
-    if problems:
-        raise SystemExit(f"{card}: {problems}")
-    task, target = data_card["task"], params.data.target
-    parts = split_frame(frame, target=target, task=task, config=params.split, seed=params.seed)
-    return parts, task, target
 
 
 def pipeline_hyperparameters(overrides: list[str]) -> dict[str, Any]:

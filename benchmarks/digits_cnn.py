@@ -1,9 +1,9 @@
 """The image CNN on scikit-learn's 8x8 digits, as the pipeline trains it, next to the MLP.
 
 conf/ composed with `data=digits` (which brings conf/model/cnn.yaml into the line-up); the
-table goes through the pipeline's functions (read_source -> ingest -> split_frame: 60/20/20
-stratified, seed 42) and each model through `build_model` with its composed config, the
-model seed varied. Fit seconds include the preprocessing.
+table goes through the pipeline's data stages in memory (`bakeoff.prepare`: ingest,
+validate, split 60/20/20 stratified with seed 42) and each model through the train stage's
+`fit_model` with its composed config, the model seed varied. Fit seconds include the preprocessing.
 
 Usage:  PYTHONPATH=src python benchmarks/digits_cnn.py [--seeds 42 43 44] [--models cnn mlp]
 """
@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import statistics
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,22 +21,19 @@ from typing import Any
 import torch
 
 from bakeoff.config import compose_conf
-from bakeoff.ingest import ingest
-from bakeoff.models import build_model
 from bakeoff.params import params_from_mapping
-from bakeoff.sources import read_source
-from bakeoff.split import split_frame
+from bakeoff.prepare import prepared_splits
+from bakeoff.train import fit_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "digits_cnn.json"
 
 
 def fit_one(config: dict[str, Any], parts, task: str, target: str) -> dict[str, Any]:
-    train, val, test = (parts[k] for k in ("train", "val", "test"))
-    model = build_model(config, task)
-    start = time.perf_counter()
-    model.fit(train.drop(columns=target), train[target], val.drop(columns=target), val[target])
-    fit_s = time.perf_counter() - start
+    test = parts["test"]
+    model, fit_s = fit_model(
+        config, task=task, train=parts["train"], val=parts["val"], target=target
+    )
     accuracy = (model.predict(test.drop(columns=target)) == test[target].to_numpy()).mean()
     est = model.estimator
     return {
@@ -60,14 +56,8 @@ def main() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="lightning")
     raw = compose_conf(ROOT / "conf", ["data=digits"])
-    params = params_from_mapping(raw)
-    frame, card, problems = ingest(read_source(params.data, ROOT), params.data)
-    if problems:
-        raise SystemExit(f"digits: {problems}")
-    target = params.data.target
-    parts = split_frame(
-        frame, target=target, task=card["task"], config=params.split, seed=params.seed
-    )
+    parts, card = prepared_splits(params_from_mapping(raw), ROOT)
+    target = card["target"]
     result: dict[str, Any] = {
         "config": {
             "models": {name: raw["models"][name] for name in args.models},

@@ -8,8 +8,8 @@ settings: learning rate 0.05, up to 2000 rounds, early stopping after 30 rounds 
 improvement on the validation split, otherwise library defaults, 2 threads. They get the
 same rows, categorical columns as pandas `category` (strings for CatBoost), numerics as
 float. Datasets: Adult (classification: test accuracy and ROC-AUC) and California housing
-(regression, target in $100k: test RMSE). The tables go through the pipeline's functions:
-read_source -> ingest -> validate -> split_frame (60/20/20, stratified for
+(regression, target in $100k: test RMSE). The tables go through the pipeline's data stages
+in memory (bakeoff.prepare: ingest, validate, split 60/20/20, stratified for
 classification, seed 42). Several model seeds show how much of a gap is noise; fit seconds
 include each library's own data handling.
 
@@ -35,17 +35,10 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from bakeoff.config import compose_conf
-from bakeoff.ingest import ingest
 from bakeoff.models.classical import hist_gradient_boosting
-from bakeoff.params import params_from_mapping
-from bakeoff.problems import errors
-from bakeoff.sources import read_source
-from bakeoff.split import split_frame
-from bakeoff.validate import validate
+from common import FILES, ROOT, load_splits
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "gbdt_libraries.json"
-FILES = {"adult": "adult.data", "california_housing": "california_housing.csv"}
 LIBRARIES = {
     "hgb": "scikit-learn",
     "lightgbm": "lightgbm",
@@ -53,21 +46,6 @@ LIBRARIES = {
     "catboost": "catboost",
 }
 LR, ROUNDS, PATIENCE, THREADS = 0.05, 2000, 30, 2
-
-
-def load_splits(card: str, data_dir: Path) -> tuple[dict[str, pd.DataFrame], str, str]:
-    """Train/val/test frames of a dataset card as the pipeline makes them; task; target."""
-    path = (data_dir / FILES[card]).resolve()
-    params = params_from_mapping(
-        compose_conf(ROOT / "conf", [f"data={card}", f"data.source.path={path}"])
-    )
-    frame, data_card, problems = ingest(read_source(params.data, ROOT), params.data)
-    frame, data_card, more = validate(frame, data_card, params)
-    if errors(problems + more):
-        raise SystemExit(f"{card}: {errors(problems + more)}")
-    task, target = data_card["task"], params.data.target
-    parts = split_frame(frame, target=target, task=task, config=params.split, seed=params.seed)
-    return parts, task, target
 
 
 def hgb_hyperparameters() -> dict[str, Any]:

@@ -44,5 +44,3 @@ def test_failed_models_are_listed_with_their_reason():
     assert failed_markdown({}) == ""
     text = failed_markdown({"mlp": {"error": "FloatingPointError: nan", "run_id": "abc"}})
     assert "Failed to train" in text and "**mlp**: FloatingPointError: nan (MLflow run abc)" in text
-    summary = summarize(rank_models(ROWS[::2], "classification"), "classification")
-    assert summary["best_deep"] is None and "classical_advantage" not in summary

@@ -76,17 +76,17 @@ def run_config(params: Params, name: str) -> dict[str, Any]:
 
 
 class TrainingFailed(Exception):
-    """A contestant failed to train; its MLflow run is FAILED and carries the reason."""
+    """A contestant's fit raised; its MLflow run is FAILED and carries the reason."""
 
     def __init__(self, model: str, run_id: str, reason: str):
-        self.model, self.run_id, self.reason = model, run_id, reason
+        self.run_id, self.reason = run_id, reason
         super().__init__(f"{model} failed to train (MLflow run {run_id}): {reason}")
 
 
 @contextmanager
-def recorded_outcome(name: str, run) -> Iterator[None]:
+def recorded_outcome(run) -> Iterator[None]:
     """End the run KILLED on an interrupt (Ctrl-C, SIGTERM) and FAILED, with the reason, on
-    an error; never leave it RUNNING. Errors come out as TrainingFailed."""
+    an error; never leave it RUNNING. Errors propagate."""
     import mlflow
 
     try:
@@ -96,10 +96,10 @@ def recorded_outcome(name: str, run) -> Iterator[None]:
         mlflow.end_run("KILLED")
         raise
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = exc.reason if isinstance(exc, TrainingFailed) else f"{type(exc).__name__}: {exc}"
         mlflow.set_tags({"bakeoff.status": "failed", "bakeoff.error": reason[:5000]})
         mlflow.end_run("FAILED")
-        raise TrainingFailed(name, run.info.run_id, reason) from exc
+        raise
 
 
 def _raise_interrupt(signum: int, frame) -> None:
@@ -152,6 +152,8 @@ def train_and_log(
         except FloatingPointError as exc:
             # The loss is reduced over all ranks, so rank 0 fails at the same epoch and
             # records it. Exiting non-zero here would make the launcher terminate rank 0.
+            # Other errors propagate: the launcher then stops rank 0, which would otherwise
+            # wait for this rank forever.
             log.error("%s on DDP rank %s: %s", name, os.environ.get("LOCAL_RANK"), exc)
             return None, {}
         log.info(
@@ -164,12 +166,18 @@ def train_and_log(
     shutil.rmtree(out, ignore_errors=True)
     with (
         mlflow.start_run(run_name=name) as run,
-        recorded_outcome(name, run),
+        recorded_outcome(run),
         tempfile.TemporaryDirectory() as tmp,
     ):
         mlflow.log_params(tracking.flatten(logged))
         mlflow.log_text(yaml.safe_dump(logged, sort_keys=False), "config.yaml")
-        model, fit_seconds = fit_model(config, task=task, train=train, val=val, target=target)
+        try:
+            model, fit_seconds = fit_model(config, task=task, train=train, val=val, target=target)
+        except Exception as exc:
+            # The contestant's own failure (a NaN loss, a bad setting): reported, and the
+            # bake-off goes on. Anything after this point (logging, saving) is the
+            # pipeline's failure and fails the stage, so DVC runs it again.
+            raise TrainingFailed(name, run.info.run_id, f"{type(exc).__name__}: {exc}") from exc
         mlflow.set_tags(
             {
                 **tracking.run_tags(

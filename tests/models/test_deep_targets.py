@@ -1,7 +1,7 @@
 """Quality targets of the default deep configs on real data, trained as the pipeline trains them.
 
-Cards composed from conf/, tables through read_source -> ingest -> split_frame, models
-through build_model. Adult and California housing come from the shared datasets folder
+Cards composed from conf/, tables through the pipeline's data stages in memory
+(`bakeoff.prepare`), models fitted by the train stage's `fit_model`. Adult and California housing come from the shared datasets folder
 next to the project and are skipped where it is absent; digits is bundled with sklearn.
 """
 
@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 
 from bakeoff.config import compose_conf
-from bakeoff.ingest import ingest
-from bakeoff.models import build_model
 from bakeoff.params import params_from_mapping
-from bakeoff.sources import read_source
-from bakeoff.split import split_frame
+from bakeoff.prepare import prepared_splits
+from bakeoff.train import fit_model
 from conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -25,13 +23,16 @@ DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
 
 def _fit_and_predict(card: str, model_name: str, overrides: list[str]):
     params = params_from_mapping(compose_conf(PROJECT_ROOT / "conf", [f"data={card}", *overrides]))
-    frame, data_card, problems = ingest(read_source(params.data, PROJECT_ROOT), params.data)
-    assert problems == []
-    target, task = params.data.target, data_card["task"]
-    parts = split_frame(frame, target=target, task=task, config=params.split, seed=params.seed)
-    train, val, test = (parts[k] for k in ("train", "val", "test"))
-    model = build_model(params.models[model_name], task)
-    model.fit(train.drop(columns=target), train[target], val.drop(columns=target), val[target])
+    parts, data_card = prepared_splits(params, PROJECT_ROOT)
+    target = data_card["target"]
+    model, _ = fit_model(
+        params.models[model_name],
+        task=data_card["task"],
+        train=parts["train"],
+        val=parts["val"],
+        target=target,
+    )
+    test = parts["test"]
     return model.predict(test.drop(columns=target)), test[target].to_numpy()
 
 

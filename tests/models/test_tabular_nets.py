@@ -1,5 +1,5 @@
 """ResNet-MLP and FT-Transformer through their factories: the model contract on mixed frames,
-unseen categories, one-kind-only frames, persistence and determinism."""
+unseen categories, one-kind-only frames, persistence; determinism for every tabular network."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from bakeoff.models.deep import mlp
 from bakeoff.models.tabular import UnseenCategoryWarning
 from bakeoff.models.tabular_nets import (
     BatchNorm,
@@ -21,15 +22,17 @@ from conftest import labelled_categories
 # One thread: two on a shared 2-core machine spin against each other (0.7 s/epoch vs 0.05 s).
 CPU = {"accelerator": "cpu", "devices": 1, "num_threads": 1}
 SMALL = {
+    "mlp": {"hidden_sizes": [16], "lr": 1e-2},
     "resnet": {"d_main": 16, "d_hidden": 32, "n_blocks": 1, "lr": 1e-2},
     "ft_transformer": {"d_token": 16, "n_blocks": 1, "n_heads": 2, "lr": 3e-3},
 }
 FACTORIES = {"resnet": resnet, "ft_transformer": ft_transformer}
+NETWORKS = {"mlp": mlp, **FACTORIES}  # every tabular network (the MLP has its own module)
 
 
 def _small(name: str, task: str = "classification", **kwargs):
     params = {"batch_size": 64, "max_epochs": 8, "patience": 4, "trainer": CPU}
-    return FACTORIES[name](task, **{**params, **SMALL[name], **kwargs})
+    return NETWORKS[name](task, **{**params, **SMALL[name], **kwargs})
 
 
 @pytest.fixture(scope="module", params=list(FACTORIES))
@@ -101,7 +104,7 @@ def test_frames_of_one_kind_only(name, columns, layout):
     assert (model.predict(frame[columns][200:]) == y[200:]).mean() > 0.6
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", list(NETWORKS))
 def test_deterministic_cpu_trainer_repeats_exactly(name):
     frame, y = labelled_categories(300)
     trainer = {**CPU, "deterministic": True}
@@ -119,6 +122,7 @@ def test_resnet_trains_when_the_last_batch_is_a_single_row():
         frame[:65], y[:65], frame[65:], y[65:]
     )
     assert len(model.estimator.history_) == 1
+    assert any(isinstance(m, BatchNorm) for m in model.estimator.network_.modules())
     norm = BatchNorm(3).train()
     # Running statistics (mean 0, variance 1 at start), not the batch's: ones stay ones.
     np.testing.assert_allclose(norm(torch.ones(1, 3)).detach().numpy(), 1.0, rtol=1e-4)
@@ -149,10 +153,7 @@ def test_ft_transformer_rejects_heads_that_do_not_divide_d_token():
         )
 
 
-def test_resnet_batch_norm_option_and_unknown_normalization():
+def test_resnet_rejects_an_unknown_normalization():
     frame, y = labelled_categories(300)
-    model = _small("resnet", normalization="batch_norm", max_epochs=1)
-    model.fit(frame[:200], y[:200], frame[200:], y[200:])
-    assert any(isinstance(m, BatchNorm) for m in model.estimator.network_.modules())
     with pytest.raises(ValueError, match="batch_norm"):
         _small("resnet", normalization="group_norm").fit(frame, y)

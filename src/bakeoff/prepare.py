@@ -1,0 +1,39 @@
+"""The pipeline's data stages in memory: ingest -> validate -> split -> featurize steps.
+
+For benchmarks and tests that need the splits a dataset card gives, exactly as `dvc repro`
+makes them, without running DVC.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bakeoff.featurize import apply_steps
+from bakeoff.ingest import ingest
+from bakeoff.params import Params
+from bakeoff.problems import DataError, errors
+from bakeoff.sources import read_source
+from bakeoff.split import split_frame
+from bakeoff.validate import validate
+
+
+def prepared_splits(params: Params, root: Path) -> tuple[dict[str, pd.DataFrame], dict]:
+    """{"train", "val", "test"} featurized frames and the validated data card.
+
+    Raises DataError with every error ingest or validate found.
+    """
+    frame, card, problems = ingest(read_source(params.data, root), params.data)
+    if not errors(problems):
+        frame, card, more = validate(frame, card, params)
+        problems += more
+    if errors(problems):
+        raise DataError(errors(problems))
+    target = card["target"]
+    parts = split_frame(
+        frame, target=target, task=card["task"], config=params.split, seed=params.seed
+    )
+    return {
+        name: apply_steps(part, params.featurize_steps, target) for name, part in parts.items()
+    }, card
