@@ -127,14 +127,16 @@ def project(tmp_path_factory) -> Path:
     run(root, "git", "commit", "-q", "-m", "copy")
     result = run(root, "dvc", "exp", "run", *QUICK)
     assert stages_run(result.stdout)[:5] == ["config", "ingest", "validate", "split", "featurize"]
-    for name in SNAPSHOT:  # what `restored` puts back
-        shutil.copy2(root / name, root.parent / Path(name).name)
+    snapshot = root.parent / "snapshot"  # what `restored` puts back
+    shutil.copytree(root / "reports", snapshot / "reports")
+    for name in SNAPSHOT_FILES:
+        shutil.copy2(root / name, snapshot / name)
     return root
 
 
-# What the first pipeline run wrote that DVC's cache cannot give back (params.yaml: as the
-# QUICK overrides composed it).
-SNAPSHOT = ("params.yaml", "dvc.lock", "reports/validation.json")
+# What the first pipeline run wrote that DVC's cache cannot give back: params.yaml (as the
+# QUICK overrides composed it), dvc.lock, and reports/ (outputs with `cache: false`).
+SNAPSHOT_FILES = ("params.yaml", "dvc.lock")
 
 
 @pytest.fixture
@@ -143,9 +145,12 @@ def restored(project) -> Iterator[Path]:
     output are as the first pipeline run left them (outputs from DVC's cache), so no test
     depends on what the ones before it did."""
     yield project
+    snapshot = project.parent / "snapshot"
     run(project, "git", "checkout", "--", "conf")
-    for name in SNAPSHOT:
-        shutil.copy2(project.parent / Path(name).name, project / name)
+    shutil.rmtree(project / "reports")
+    shutil.copytree(snapshot / "reports", project / "reports")
+    for name in SNAPSHOT_FILES:
+        shutil.copy2(snapshot / name, project / name)
     run(project, "dvc", "checkout", "--force")
 
 
