@@ -28,6 +28,13 @@ COLUMNS = {
 COST_COLUMNS = ["fit_seconds", "latency_p50_ms", "latency_p95_ms"]
 
 
+def tuning_text(tuning: dict[str, Any] | None) -> str:
+    """How a contestant's config was chosen: the defaults, or a sweep with its budget."""
+    if not tuning:
+        return "defaults"
+    return f"{tuning.get('budget', 'tuned')} (sweep {tuning.get('sweep', '?')})"
+
+
 def rank_models(rows: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
     """Best first by the task's primary metric; ties keep the configured order."""
     metric, higher = PRIMARY_METRIC[task]
@@ -62,10 +69,12 @@ def failed_markdown(failed: dict[str, dict[str, str]]) -> str:
 
 def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     task = summary["task"]
-    columns = ["rank", "model", "family", *COLUMNS[task], *COST_COLUMNS]
+    columns = ["rank", "model", "family", *COLUMNS[task], *COST_COLUMNS, "tuning"]
     lines = [
         "| " + " | ".join(columns) + " |",
-        "|" + "|".join("---" if c in ("model", "family") else "---:" for c in columns) + "|",
+        "|"
+        + "|".join("---" if c in ("model", "family", "tuning") else "---:" for c in columns)
+        + "|",
     ]
     for row in ranked:
         cells = [
@@ -150,13 +159,19 @@ def main() -> None:
             continue
         scores = read_json(evaluation_dir(name) / "metrics.json")
         rows.append(
-            {"model": name, "family": trained["family"], "run_id": trained["run_id"], **scores}
+            {
+                "model": name,
+                "family": trained["family"],
+                "run_id": trained["run_id"],
+                "tuning": tuning_text(params.tuning.get(name)),
+                **scores,
+            }
         )
     if not rows:
         raise SystemExit(f"every model failed to train: {failed}")
     ranked = rank_models(rows, task)
     summary = summarize(ranked, task)
-    fields = ["rank", "family", *COLUMNS[task], *COST_COLUMNS, "run_id"]
+    fields = ["rank", "family", *COLUMNS[task], *COST_COLUMNS, "tuning", "run_id"]
     board = {**summary, "models": {r["model"]: {k: r[k] for k in fields if k in r} for r in ranked}}
     # `failed` holds strings only: DVC reads this file as metrics and skips non-numbers.
     board["failed"] = failed

@@ -61,6 +61,8 @@ class Params:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
     tracking_uri: str | None = None
+    # contestant -> how its config was tuned ({sweep, budget, val score}); absent: defaults
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def params_from_mapping(raw: dict[str, Any]) -> Params:
@@ -85,6 +87,7 @@ def params_from_mapping(raw: dict[str, Any]) -> Params:
         evaluate=EvaluateConfig(**raw.get("evaluate", {})),
         validate=ValidateConfig(**(raw.get("validate") or {})),
         tracking_uri=(raw.get("mlflow") or {}).get("tracking_uri"),
+        tuning=dict(raw.get("tuning") or {}),
     )
 
 

@@ -67,3 +67,16 @@ def comparison_plot(rows: list[dict], metric: str, path: Path) -> None:
     ax.set_xlabel(f"test {metric}")
     ax.set_title("bake-off leaderboard")
     _save(fig, path)
+
+
+def optimisation_history(trials, values, higher: bool, title: str, path: Path) -> None:
+    """A sweep's objective per trial, with the best so far as a step line."""
+    order = np.argsort(trials)
+    trials, values = np.asarray(trials)[order], np.asarray(values, dtype=float)[order]
+    best = np.maximum.accumulate(values) if higher else np.minimum.accumulate(values)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.scatter(trials, values, s=16, color="#4C72B0", label="trial")
+    ax.step(trials, best, where="post", color="#DD8452", label="best so far")
+    ax.set(xlabel="trial", ylabel="validation score", title=title)
+    ax.legend(fontsize=8)
+    _save(fig, path)

@@ -2,34 +2,58 @@
 
     python -m bakeoff.sweep model=random_forest model.n_estimators=100
     python -m bakeoff.sweep -m model=mlp model.lr=1e-3,3e-3 model.dropout=0,0.1
+    python -m bakeoff.sweep -m hydra/sweeper=optuna model=hist_gradient_boosting budget.trials=30
 
-Each job is an MLflow run in the dataset's experiment, tagged with its sweep. Jobs use the
-featurized splits the pipeline produced, so run `dvc exp run` first; the test split is never
-touched here.
+A multirun is one MLflow parent run (SweepTracking, below) with a child run per job, in
+the dataset's experiment. Jobs use the featurized splits the pipeline produced, so run
+`dvc exp run` first; the test split is never touched here. A job whose training fails is a
+FAILED child run and the sweep goes on.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import math
+import time
 from pathlib import Path
 from typing import Any
 
 import hydra
 import pandas as pd
+import yaml
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from bakeoff import metrics
-from bakeoff.io import read_json
+from bakeoff.io import read_json, write_json, write_text
 from bakeoff.params import params_from_mapping, read_params_file
 from bakeoff.paths import DATA_CARD, features_path, find_workspace
 
 log = logging.getLogger(__name__)
 PIPELINE_KEYS = ("seed", "data", "split", "featurize")
+SWEEP_RECORD = "sweep_run.json"  # in the sweep folder: the parent run, for the jobs
+BEST_FILE = "best.yaml"  # in the sweep folder: the best trial, for `bakeoff.tune apply`
 
 
-def check_same_data(config: dict[str, Any], pipeline: dict[str, Any]) -> None:
+def direction() -> str:
+    """Optuna's direction for the dataset's ranking metric (the data card's task)."""
+    _, higher = metrics.PRIMARY_METRIC[read_json(find_workspace() / DATA_CARD)["task"]]
+    return "maximize" if higher else "minimize"
+
+
+if not OmegaConf.has_resolver("bakeoff.direction"):
+    OmegaConf.register_new_resolver("bakeoff.direction", direction)
+
+
+def check_same_data(config: dict[str, Any], pipeline: dict[str, Any], card: dict[str, Any]) -> None:
     """The sweep must train on splits built from the configuration it was given."""
+    if card.get("dataset") != config["data"]["name"]:
+        raise SystemExit(
+            f"data/processed holds {card.get('dataset')!r}, not {config['data']['name']!r}: "
+            f"run `dvc exp run -S data={config['data']['name']}` first"
+        )
     differing = [k for k in PIPELINE_KEYS if config.get(k) != pipeline.get(k)]
     if differing:
         raise SystemExit(
@@ -39,51 +63,250 @@ def check_same_data(config: dict[str, Any], pipeline: dict[str, Any]) -> None:
         )
 
 
-def validation_scores(model, val: pd.DataFrame, target: str, task: str) -> dict[str, float]:
-    X, y = val.drop(columns=[target]), val[target].to_numpy()
-    if task == "classification":
-        return metrics.classification_metrics(y, model.predict_proba(X), model.classes_)
-    return metrics.regression_metrics(y.astype(float), model.predict(X))
+def overrides_dict(overrides: list[str] | str) -> dict[str, str]:
+    """`key=value` overrides (a list, or one space-separated string) as a dict."""
+    if isinstance(overrides, str):
+        overrides = overrides.split()
+    return dict(o.split("=", 1) for o in overrides if "=" in o)
+
+
+def budget_text(config: DictConfig) -> str:
+    """The sweep's budget in words, recorded on the parent, every trial and the leaderboard."""
+    sweeper = config.hydra.sweeper
+    if "OptunaSweeper" in str(sweeper.get("_target_", "")):
+        text = f"optuna, {sweeper.n_trials} trials"
+        return text + (f", {sweeper.timeout:g} s" if sweeper.get("timeout") else "")
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    grid = sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+    return f"grid, {grid} trials"
+
+
+class SweepTracking(Callback):
+    """One MLflow parent run per multirun, a child run per job (tag mlflow.parentRunId).
+
+    Before any job starts it creates (and migrates) the store, so parallel jobs never race
+    to do it, and opens the parent: search space, budget, command line. When the sweep ends
+    it records the trial counts, the best trial's overrides and validation score, and an
+    optimisation-history plot, and writes best.yaml in the sweep folder."""
+
+    def __init__(self) -> None:
+        self.record: dict[str, Any] | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        import mlflow
+
+        from bakeoff import tracking
+        from bakeoff.train import is_rank_zero
+
+        if not is_rank_zero():
+            return
+        task_config = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        params = params_from_mapping(OmegaConf.to_container(task_config, resolve=True))
+        uri = tracking.connect(params.tracking_uri)
+        experiment_id = tracking.use_experiment(params.data.name)
+        card = read_json(find_workspace() / DATA_CARD)
+        model = config.hydra.runtime.choices.model
+        folder = Path(config.hydra.sweep.dir)
+        # multirun/<time>-<model>, or multirun/tune-<time>/<model> from `bakeoff.tune all`
+        name = folder.name if folder.parent.name == "multirun" else "/".join(folder.parts[-2:])
+        folder.mkdir(parents=True, exist_ok=True)
+        budget = budget_text(config)
+        space = {
+            **dict(config.hydra.sweeper.get("params") or {}),
+            **(OmegaConf.to_container(config.search) if config.get("search") else {}),
+        }
+        command = " ".join(config.hydra.overrides.task)
+        client = mlflow.MlflowClient(uri)
+        run = client.create_run(
+            experiment_id,
+            run_name=f"sweep {model} {name}",
+            tags={
+                **tracking.run_tags(
+                    dataset=params.data.name, data_hash=card["content_hash"], model=model
+                ),
+                "bakeoff.role": "sweep",
+                "bakeoff.sweep": name,
+                "bakeoff.budget": budget,
+                "bakeoff.overrides": command,
+            },
+        )
+        run_id = run.info.run_id
+        from mlflow.entities import Param
+
+        logged = {
+            "sweeper": str(config.hydra.sweeper._target_).rsplit(".", 1)[-1],
+            "launcher": str(config.hydra.launcher._target_).rsplit(".", 1)[-1],
+            "n_jobs": config.hydra.launcher.get("n_jobs", ""),
+            "budget": budget,
+            "overrides": command[:6000],
+            **{f"search.{k}": str(v)[:6000] for k, v in space.items()},
+        }
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in logged.items()])
+        client.log_text(
+            run_id,
+            yaml.safe_dump({"search_space": space, "overrides": list(config.hydra.overrides.task)}),
+            "search_space.yaml",
+        )
+        self.record = {
+            "run_id": run_id,
+            "experiment_id": experiment_id,
+            "tracking_uri": uri,
+            "sweep": name,
+            "folder": str(folder),
+            "model": model,
+            "dataset": params.data.name,
+            "task": card["task"],
+            "budget": budget,
+            "started": time.time(),
+        }
+        write_json(folder / SWEEP_RECORD, self.record)
+        # A sweep that crashes or is interrupted still closes its parent run (FAILED).
+        atexit.register(self._close, "FAILED")
+        log.info("sweep %s: MLflow parent run %s (%s)", name, run_id, budget)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._close("FINISHED")
+
+    def _close(self, status: str) -> None:
+        if self.record is None:
+            return
+        record, self.record = self.record, None
+        try:
+            summarise(record, interrupted=status != "FINISHED")
+        except Exception:
+            import mlflow
+
+            log.exception("could not summarise sweep %s", record["sweep"])
+            mlflow.MlflowClient(record["tracking_uri"]).set_terminated(record["run_id"], "FAILED")
+
+
+def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str, Any]:
+    """Close the parent run with the sweep's outcome; write best.yaml. Returns the summary."""
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    from bakeoff import plots
+
+    client = mlflow.MlflowClient(record["tracking_uri"])
+    metric, higher = metrics.PRIMARY_METRIC[record["task"]]
+    key = f"val/{metric}"
+    children = client.search_runs(
+        [record["experiment_id"]],
+        filter_string=f"tags.mlflow.parentRunId = '{record['run_id']}'",
+        max_results=10000,
+    )
+    children.sort(key=lambda r: (int(r.data.tags.get("bakeoff.trial", 0)), r.info.start_time))
+    scored = [r for r in children if r.info.status == "FINISHED" and key in r.data.metrics]
+    failed = [r for r in children if r.info.status != "FINISHED"]
+    seconds = time.time() - record["started"]
+    summary: dict[str, Any] = {
+        "sweep": record["sweep"],
+        "model": record["model"],
+        "dataset": record["dataset"],
+        "budget": record["budget"],
+        "trials": len(children),
+        "finished": len(scored),
+        "failed": len(failed),
+        "seconds": round(seconds, 1),
+        "metric": key,
+        "parent_run_id": record["run_id"],
+    }
+    now = int(time.time() * 1000)
+    logged = [
+        Metric(f"sweep/{k}", float(summary[k]), now, 0)
+        for k in ("trials", "finished", "failed", "seconds")
+    ]
+    params = []
+    if scored:
+        best = (max if higher else min)(scored, key=lambda r: r.data.metrics[key])
+        overrides = overrides_dict(best.data.tags.get("bakeoff.overrides", ""))
+        summary |= {
+            "value": best.data.metrics[key],
+            "best_run_id": best.info.run_id,
+            "trial": int(best.data.tags.get("bakeoff.trial", 0)),
+            "overrides": overrides,
+        }
+        logged.append(Metric(f"best/{key}", summary["value"], now, 0))
+        params = [Param(f"best.{k}", v[:6000]) for k, v in overrides.items()]
+        params.append(Param("best.run_id", best.info.run_id))
+        with_values = [(int(r.data.tags.get("bakeoff.trial", i)), r) for i, r in enumerate(scored)]
+        path = Path(record["folder"]) / "optimisation_history.png"
+        plots.optimisation_history(
+            [t for t, _ in with_values],
+            [r.data.metrics[key] for _, r in with_values],
+            higher,
+            f"{record['model']} sweep {record['sweep']}: validation {metric}",
+            path,
+        )
+        client.log_artifact(record["run_id"], str(path))
+    client.log_batch(record["run_id"], metrics=logged, params=params)
+    client.set_tag(record["run_id"], "bakeoff.failed_trials", str(len(failed)))
+    text = yaml.safe_dump(summary, sort_keys=False)
+    write_text(Path(record["folder"]) / BEST_FILE, text)
+    client.log_text(record["run_id"], text, BEST_FILE)
+    status = "FINISHED" if scored and not interrupted else "FAILED"
+    client.set_terminated(record["run_id"], status)
+    log.info(
+        "sweep %s: %d trials, %d failed; best %s = %s (%s)",
+        record["sweep"],
+        len(children),
+        len(failed),
+        key,
+        f"{summary['value']:.4f}" if scored else "none",
+        Path(record["folder"]) / BEST_FILE,
+    )
+    return summary
 
 
 @hydra.main(version_base="1.3", config_path=str(find_workspace() / "conf"), config_name="sweep")
 def main(cfg: DictConfig) -> float:
-    import mlflow
-
-    from bakeoff.train import train_and_log
+    from bakeoff.train import TrainingFailed, train_and_log
 
     config = OmegaConf.to_container(cfg, resolve=True)
-    check_same_data(config, read_params_file(Path("params.yaml")))
+    card = read_json(find_workspace() / DATA_CARD)
+    check_same_data(config, read_params_file(find_workspace() / "params.yaml"), card)
     hydra_cfg = HydraConfig.get()
     name = hydra_cfg.runtime.choices["model"]
     params = params_from_mapping(config)
-    card = read_json(DATA_CARD)
-    val = pd.read_parquet(features_path("val"))
-    sweep = Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode.name == "MULTIRUN" else "single"
-    model, info = train_and_log(
-        params,
-        name,
-        config["model"],
-        card=card,
-        train=pd.read_parquet(features_path("train")),
-        val=val,
-        out=Path(hydra_cfg.runtime.output_dir),
-        tags={"bakeoff.sweep": sweep, "bakeoff.overrides": " ".join(hydra_cfg.overrides.task)},
-    )
+    overrides = " ".join(hydra_cfg.overrides.task)
+    tags = {"bakeoff.sweep": "single", "bakeoff.overrides": overrides}
+    run_name = name
+    record_path = Path(hydra_cfg.sweep.dir) / SWEEP_RECORD
+    if hydra_cfg.mode.name == "MULTIRUN" and record_path.exists():
+        record = read_json(record_path)
+        trial = hydra_cfg.job.num
+        tags |= {
+            "mlflow.parentRunId": record["run_id"],
+            "bakeoff.sweep": record["sweep"],
+            "bakeoff.trial": str(trial),
+            "bakeoff.budget": record["budget"],
+        }
+        run_name = f"{name} #{trial}"
+    try:
+        _, info = train_and_log(
+            params,
+            name,
+            config["model"],
+            card=card,
+            train=pd.read_parquet(find_workspace() / features_path("train")),
+            val=pd.read_parquet(find_workspace() / features_path("val")),
+            out=Path(hydra_cfg.runtime.output_dir),
+            tags=tags,
+            run_name=run_name,
+        )
+    except TrainingFailed as failure:
+        # Its run is FAILED with the reason; the sweep's other trials go on.
+        log.error("%s %s: %s", name, overrides, failure)
+        return math.nan
     if not info:  # a DDP rank other than 0: rank 0 scores and records the job
-        return float("nan")
-    scores = validation_scores(model, val, card["target"], card["task"])
-    with mlflow.start_run(run_id=info["run_id"]):
-        mlflow.log_metrics({f"val/{k}": v for k, v in scores.items()})
+        return math.nan
     metric, _ = metrics.PRIMARY_METRIC[card["task"]]
-    log.info(
-        "%s %s: validation %s = %.4f",
-        name,
-        " ".join(hydra_cfg.overrides.task),
-        metric,
-        scores[metric],
-    )
-    return scores[metric]
+    value = info["val"][metric]
+    log.info("%s %s: validation %s = %.4f", name, overrides, metric, value)
+    return value
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from bakeoff import setup_logging
+from bakeoff import metrics, setup_logging
 from bakeoff.io import read_json, write_json
 from bakeoff.models import build_model
 from bakeoff.params import Params, load_model_params
@@ -62,6 +62,14 @@ def fit_model(
     start = time.perf_counter()
     model.fit(X, y, X_val=X_val, y_val=y_val)
     return model, time.perf_counter() - start
+
+
+def validation_scores(model, val: pd.DataFrame, target: str, task: str) -> dict[str, float]:
+    """The model's scores on the validation split: what tuning selects on (never the test)."""
+    X, y = split_xy(val, target)
+    if task == "classification":
+        return metrics.classification_metrics(y.to_numpy(), model.predict_proba(X), model.classes_)
+    return metrics.regression_metrics(y.to_numpy(dtype=float), model.predict(X))
 
 
 def run_config(params: Params, name: str) -> dict[str, Any]:
@@ -132,11 +140,12 @@ def train_and_log(
     val: pd.DataFrame,
     out: Path,
     tags: dict[str, str] | None = None,
+    run_name: str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Fit one model inside an MLflow run, save it to `out` and log it there too.
 
-    Shared by the pipeline's train stage and the Hydra sweep app. The run ends FINISHED,
-    or FAILED if anything raises. Returns the fitted model and what the run recorded; on a
+    Shared by the pipeline's train stage and the Hydra sweep app (whose `tags` name the
+    sweep and its parent run). The run ends FINISHED, or FAILED if anything raises. Returns the fitted model and what the run recorded; on a
     DDP rank other than 0, the model (None if training diverged) and {}: nothing recorded.
     """
     import mlflow
@@ -165,7 +174,7 @@ def train_and_log(
     logged = {**run_config(params, name), "model": config}
     shutil.rmtree(out, ignore_errors=True)
     with (
-        mlflow.start_run(run_name=name) as run,
+        mlflow.start_run(run_name=run_name or name, tags=tags) as run,
         recorded_outcome(run),
         tempfile.TemporaryDirectory() as tmp,
     ):
@@ -186,13 +195,15 @@ def train_and_log(
                     model=name,
                     family=model.family,
                 ),
-                **(tags or {}),
             }
         )
         history = getattr(model.estimator, "history_", None)
         if history:
             log_history(run.info.run_id, history)
-        mlflow.log_metric("fit_seconds", fit_seconds)
+        val_scores = validation_scores(model, val, target, task)
+        mlflow.log_metrics(
+            {"fit_seconds": fit_seconds, **{f"val/{k}": v for k, v in val_scores.items()}}
+        )
 
         served = ServedModel(model=model, steps=params.featurize_steps, target=target)
         # The input example is raw rows as ingested, which is what the model must accept.
@@ -208,6 +219,7 @@ def train_and_log(
             "experiment_id": run.info.experiment_id,
             "model_uri": f"runs:/{run.info.run_id}/model",
             "fit_seconds": fit_seconds,
+            "val": val_scores,
             **model.describe(),
         }
         if history:

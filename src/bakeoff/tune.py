@@ -1,0 +1,179 @@
+"""Tune every contestant with the same budget, and carry the best configs into the pipeline.
+
+    python -m bakeoff.tune all --trials 20 --jobs 2        # one Optuna sweep per contestant
+    python -m bakeoff.tune apply multirun/tune-<time>      # `dvc exp run` with the winners
+    python -m bakeoff.tune apply multirun/<sweep> --as mlp_tuned --run
+
+`all` sweeps the pipeline's line-up (params.yaml) on the pipeline's dataset, each model with
+the same number of trials (and, with --seconds, the same wall-clock limit), selecting on the
+validation split; it writes summary.md/json next to the sweeps. `apply` reads each sweep's
+best.yaml and builds one `dvc exp run` that sets the winning values, records the sweep and
+its budget under `tuning.<contestant>` (the leaderboard shows them), and, with --run, runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bakeoff import setup_logging
+from bakeoff.io import write_json, write_text
+from bakeoff.params import load_params
+from bakeoff.paths import find_workspace
+from bakeoff.sweep import BEST_FILE
+
+
+def sweep_folders(paths: list[Path]) -> list[Path]:
+    """Sweep folders holding best.yaml: the paths themselves, or their sub-folders."""
+    folders = []
+    for path in paths:
+        found = [path] if (path / BEST_FILE).is_file() else sorted(path.glob(f"*/{BEST_FILE}"))
+        if not found:
+            raise SystemExit(
+                f"{path}: no {BEST_FILE} here or in its sub-folders (a finished sweep)"
+            )
+        folders += [f if f == path else f.parent for f in found]
+    return folders
+
+
+def apply_overrides(best: dict[str, Any], contestant: str) -> list[str]:
+    """`dvc exp run -S` overrides that give `contestant` the sweep's best configuration."""
+    if "overrides" not in best:
+        raise SystemExit(f"sweep {best['sweep']}: no trial finished, nothing to apply")
+    overrides = [
+        f"models.{contestant}.{key.removeprefix('model.')}={value}"
+        for key, value in best["overrides"].items()
+        if key.startswith("model.")
+    ]
+    record = {
+        "sweep": best["sweep"],
+        "budget": best["budget"],
+        "metric": best["metric"],
+        "value": best["value"],
+    }
+    return [*overrides, f"++tuning.{contestant}={hydra_dict(record)}"]
+
+
+def hydra_dict(values: dict[str, Any]) -> str:
+    """A flat dict in Hydra's override grammar: {key:"text",key:1.5}."""
+
+    def quoted(value: Any) -> str:
+        if isinstance(value, (int, float)):
+            return repr(value)
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "{" + ",".join(f"{k}:{quoted(v)}" for k, v in values.items()) + "}"
+
+
+def apply_command(folders: list[Path], names: list[str] | None) -> list[str]:
+    if names and len(names) != len(folders):
+        raise SystemExit(f"--as gives {len(names)} names for {len(folders)} sweeps")
+    command = ["dvc", "exp", "run"]
+    for i, folder in enumerate(folders):
+        best = yaml.safe_load((folder / BEST_FILE).read_text(encoding="utf-8"))
+        contestant = names[i] if names else best["model"]
+        for override in apply_overrides(best, contestant):
+            command += ["-S", override]
+    return command
+
+
+def tune_all(args: argparse.Namespace) -> Path:
+    params = load_params(find_workspace() / "params.yaml")
+    conf = find_workspace() / "conf"
+    models = args.models.split(",") if args.models else list(params.models)
+    missing = [m for m in models if not (conf / "model" / f"{m}.yaml").is_file()]
+    if missing:
+        raise SystemExit(f"no conf/model/<name>.yaml for {missing}: tune those one by one")
+    searchable = [m for m in models if (conf / "search" / f"{m}.yaml").is_file()]
+    searchable = [
+        m for m in searchable if yaml.safe_load((conf / "search" / f"{m}.yaml").read_text())
+    ]
+    root = Path(args.out or f"multirun/tune-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+    rows = []
+    for model in searchable:
+        folder = root / model
+        command = [
+            sys.executable,
+            "-m",
+            "bakeoff.sweep",
+            "-m",
+            "hydra/sweeper=optuna",
+            f"model={model}",
+            f"data={params.data.name}",
+            f"budget.trials={args.trials}",
+            f"budget.seconds={args.seconds if args.seconds else 'null'}",
+            f"hydra.launcher.n_jobs={args.jobs}",
+            f"hydra.sweep.dir={folder}",
+            *args.overrides,
+        ]
+        print(f"tuning {model}: {shlex.join(command[1:])}", flush=True)
+        start = time.perf_counter()
+        subprocess.run(command, check=True)
+        best = yaml.safe_load((folder / BEST_FILE).read_text(encoding="utf-8"))
+        rows.append({**best, "wall_seconds": round(time.perf_counter() - start, 1)})
+    skipped = [m for m in models if m not in searchable]
+    write_json(root / "summary.json", {"models": rows, "not_tuned": skipped})
+    write_text(root / "summary.md", summary_markdown(rows, skipped))
+    print(summary_markdown(rows, skipped))
+    command = apply_command([root / r["model"] for r in rows if "overrides" in r], None)
+    print(f"To retrain the winners in the pipeline:\n  python -m bakeoff.tune apply {root} --run")
+    if args.apply:
+        subprocess.run(command, check=True)
+    return root
+
+
+def summary_markdown(rows: list[dict[str, Any]], skipped: list[str]) -> str:
+    lines = [
+        "| model | budget | trials | failed | best validation | value | wall s |",
+        "|---|---|---:|---:|---|---:|---:|",
+    ]
+    for r in rows:
+        value = f"{r['value']:.4f}" if "value" in r else "none finished"
+        lines.append(
+            f"| {r['model']} | {r['budget']} | {r['trials']} | {r['failed']} | {r['metric']} "
+            f"| {value} | {r['wall_seconds']} |"
+        )
+    if skipped:
+        lines += ["", f"Not tuned (no search space): {', '.join(skipped)}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    setup_logging()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    tune = commands.add_parser("all", help="one Optuna sweep per contestant, equal budgets")
+    tune.add_argument("--trials", type=int, default=20, help="trials per model (default 20)")
+    tune.add_argument("--seconds", type=float, help="wall-clock limit per model")
+    tune.add_argument("--jobs", type=int, default=1, help="parallel trials (joblib processes)")
+    tune.add_argument("--models", help="comma-separated subset of the line-up")
+    tune.add_argument("--out", help="folder for the sweeps (default multirun/tune-<time>)")
+    tune.add_argument("--apply", action="store_true", help="then `dvc exp run` the winners")
+    tune.add_argument("overrides", nargs="*", help="more Hydra overrides for every sweep")
+    apply = commands.add_parser("apply", help="`dvc exp run` with sweeps' best configs")
+    apply.add_argument("sweeps", nargs="+", type=Path, help="sweep folders (or their parent)")
+    apply.add_argument("--as", dest="names", help="comma-separated contestant names, one per sweep")
+    apply.add_argument("--run", action="store_true", help="run it rather than print it")
+    apply.add_argument("--queue", action="store_true", help="queue it (`dvc queue start`)")
+    args = parser.parse_args(argv)
+    if args.command == "all":
+        tune_all(args)
+        return
+    folders = sweep_folders(args.sweeps)
+    command = apply_command(folders, args.names.split(",") if args.names else None)
+    if args.queue:
+        command.append("--queue")
+    if args.run or args.queue:
+        sys.exit(subprocess.run(command).returncode)
+    print(shlex.join(command))
+
+
+if __name__ == "__main__":
+    main()
