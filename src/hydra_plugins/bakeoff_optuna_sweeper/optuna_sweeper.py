@@ -11,6 +11,8 @@ Trials are launched in batches of `n_jobs` through the configured launcher (jobl
 local processes, submitit for SLURM), so parallelism is the launcher's. A trial whose job
 raises, or returns None or a non-finite value, is told to Optuna as FAILED and the sweep
 goes on. `n_trials` and `timeout` (seconds; no new batch starts after it) are the budget.
+With `start_from_config`, trial 0 is the composed config's own values (the defaults), so a
+tuned model is never worse on the validation split than the untuned one.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class OptunaSweeper(Sweeper):
         study_name: str | None = None,
         params: dict[str, str] | None = None,
         search: str | None = None,
+        start_from_config: bool = True,
     ) -> None:
         super().__init__()
         if n_trials < 1 or n_jobs < 1:
@@ -84,6 +87,7 @@ class OptunaSweeper(Sweeper):
         self.sampler_config, self.storage, self.study_name = sampler, storage, study_name
         self.params = dict(params or {})
         self.search = search
+        self.start_from_config = start_from_config
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -139,6 +143,10 @@ class OptunaSweeper(Sweeper):
         )
         if not space:
             self.n_trials = 1  # nothing to search: one trial of the fixed config
+        elif self.start_from_config and not study.trials:
+            current = self.configured_values(space)
+            if current:
+                study.enqueue_trial(current, skip_if_exists=True)
         deadline = time.monotonic() + self.timeout if self.timeout else math.inf
         launched = 0
         while launched < self.n_trials and time.monotonic() < deadline:
@@ -153,6 +161,25 @@ class OptunaSweeper(Sweeper):
             log.info("timeout of %s s reached after %d trials", self.timeout, launched)
         self._report(study, sweep_dir)
         return study
+
+    def configured_values(self, space: dict[str, Any]) -> dict[str, Any]:
+        """The composed config's values for the searched keys, where the space holds them."""
+        values = {}
+        for key, dist in space.items():
+            value = OmegaConf.select(self.config, key, default=None)
+            if OmegaConf.is_config(value):
+                value = OmegaConf.to_container(value)
+            if isinstance(value, list):  # as the override grammar writes a choice
+                value = "[" + ",".join(str(v) for v in value) + "]"
+            categorical = isinstance(dist, optuna.distributions.CategoricalDistribution)
+            if categorical and value not in dist.choices and str(value) in dist.choices:
+                value = str(value)  # e.g. 0.5 configured, '0.5' among the choices
+            try:
+                if value is not None and dist._contains(dist.to_internal_repr(value)):
+                    values[key] = value
+            except (ValueError, TypeError):  # not a value of this space: Optuna samples it
+                continue
+        return values
 
     @staticmethod
     def _tell(study: optuna.Study, trial: optuna.Trial, result) -> None:
