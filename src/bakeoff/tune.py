@@ -43,11 +43,15 @@ def sweep_folders(paths: list[Path]) -> list[Path]:
     return folders
 
 
-def apply_overrides(best: dict[str, Any], contestant: str) -> list[str]:
-    """`dvc exp run -S` overrides that give `contestant` the sweep's best configuration."""
+SWEEP_ONLY = ("model", "budget.", "hydra.", "hydra/")  # overrides with no pipeline meaning
+
+
+def apply_overrides(best: dict[str, Any], contestant: str) -> tuple[list[str], list[str]]:
+    """`dvc exp run -S` overrides that give `contestant` the sweep's best configuration, and
+    the sweep's other settings (data=<card>, seed, ...), which the pipeline must share."""
     if "overrides" not in best:
         raise SystemExit(f"sweep {best['sweep']}: no trial finished, nothing to apply")
-    overrides = [
+    own = [
         f"models.{contestant}.{key.removeprefix('model.')}={value}"
         for key, value in best["overrides"].items()
         if key.startswith("model.")
@@ -58,7 +62,12 @@ def apply_overrides(best: dict[str, Any], contestant: str) -> list[str]:
         "metric": best["metric"],
         "value": best["value"],
     }
-    return [*overrides, f"++tuning.{contestant}={hydra_dict(record)}"]
+    shared = [
+        f"{key}={value}"
+        for key, value in best["overrides"].items()
+        if not key.startswith(SWEEP_ONLY)
+    ]
+    return [*own, f"++tuning.{contestant}={hydra_dict(record)}"], shared
 
 
 def hydra_dict(values: dict[str, Any]) -> str:
@@ -75,12 +84,21 @@ def hydra_dict(values: dict[str, Any]) -> str:
 def apply_command(folders: list[Path], names: list[str] | None) -> list[str]:
     if names and len(names) != len(folders):
         raise SystemExit(f"--as gives {len(names)} names for {len(folders)} sweeps")
-    command = ["dvc", "exp", "run"]
+    overrides, shared = [], {}
     for i, folder in enumerate(folders):
         best = yaml.safe_load((folder / BEST_FILE).read_text(encoding="utf-8"))
         contestant = names[i] if names else best["model"]
-        for override in apply_overrides(best, contestant):
-            command += ["-S", override]
+        own, common = apply_overrides(best, contestant)
+        overrides += own
+        shared.setdefault(tuple(sorted(common)), []).append(folder)
+    if len(shared) > 1:
+        raise SystemExit(
+            "the sweeps were run with different settings, so one pipeline run cannot "
+            f"reproduce them all: {list(shared)}"
+        )
+    command = ["dvc", "exp", "run"]
+    for override in [*next(iter(shared), ()), *overrides]:
+        command += ["-S", override]
     return command
 
 
