@@ -5,12 +5,17 @@ VENV   := .venv
 BIN    := $(abspath $(VENV))/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 5000
+# `make server`: the team's tracking server (README, "Team setup")
+BACKEND_STORE_URI     ?= postgresql+psycopg2://mlflow@127.0.0.1:5432/mlflow
+ARTIFACTS_DESTINATION ?= file://$(CURDIR)/mlserver-artifacts
+TRIALS ?= 20
+JOBS   ?= 2
 
 # Stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run repro test test-fast lint ui bench lock clean
+.PHONY: setup run repro test test-fast lint ui server tune bench lock clean
 
 setup: $(STAMP)
 
@@ -42,6 +47,13 @@ lint: setup
 
 ui: setup  ## MLflow UI over this project's store, on 127.0.0.1
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT) --workers 1
+
+server: setup  ## shared MLflow tracking server: PostgreSQL backend store, proxied artifacts
+	$(BIN)/mlflow server --backend-store-uri $(BACKEND_STORE_URI) \
+		--artifacts-destination $(ARTIFACTS_DESTINATION) --host 127.0.0.1 --port $(PORT)
+
+tune: setup  ## Optuna-tune every contestant with the same budget (TRIALS, JOBS)
+	$(BIN)/python -m bakeoff.tune all --trials $(TRIALS) --jobs $(JOBS)
 
 bench: setup  ## categorical_encoding needs data/external/{adult.data,california_housing.csv}
 	$(BIN)/python benchmarks/lightning_overhead.py

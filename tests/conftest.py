@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Shared fixtures: the pipeline project copy, and a PostgreSQL-backed MLflow server.
+from pipeline_project import PROJECT_ROOT, project, restored  # noqa: F401
+from tracking_server import mlflow_server, postgres_url  # noqa: F401
 
 
 @pytest.fixture

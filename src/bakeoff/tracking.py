@@ -48,9 +48,19 @@ def connect(configured: str | None = None) -> str:
 
     uri = tracking_uri(configured)
     mlflow.set_tracking_uri(uri)
-    # The first request creates the SQLite schema; doing it here, once, keeps parallel jobs
-    # from racing inside MLflow's migration.
-    mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    # The first request creates and migrates a SQLite store. Processes doing that at once
+    # race inside MLflow's migration and can leave the file broken, so they take turns
+    # (parallel sweep jobs, `dvc queue start -j 2` workers); sweeps also create the store
+    # before their first job starts.
+    if uri.startswith("sqlite:///"):
+        from filelock import FileLock
+
+        store = Path(uri.removeprefix("sqlite:///"))
+        store.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{store}.lock", timeout=600):
+            mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    else:
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)
     return uri
 
 

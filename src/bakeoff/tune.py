@@ -2,7 +2,7 @@
 
     python -m bakeoff.tune all --trials 20 --jobs 2        # one Optuna sweep per contestant
     python -m bakeoff.tune apply multirun/tune-<time>      # `dvc exp run` with the winners
-    python -m bakeoff.tune apply multirun/<sweep> --as mlp_tuned --run
+    python -m bakeoff.tune apply multirun/<sweep> --as mlp_wide --run -S models.mlp_wide.max_epochs=50
 
 `all` sweeps the pipeline's line-up (params.yaml) on the pipeline's dataset, each model with
 the same number of trials (and, with --seconds, the same wall-clock limit), selecting on the
@@ -180,12 +180,22 @@ def main(argv: list[str] | None = None) -> None:
     apply.add_argument("--as", dest="names", help="comma-separated contestant names, one per sweep")
     apply.add_argument("--run", action="store_true", help="run it rather than print it")
     apply.add_argument("--queue", action="store_true", help="queue it (`dvc queue start`)")
+    apply.add_argument(
+        "-S",
+        "--set-param",
+        dest="extra",
+        action="append",
+        default=[],
+        help="another `dvc exp run -S` override (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.command == "all":
         tune_all(args)
         return
     folders = sweep_folders(args.sweeps)
     command = apply_command(folders, args.names.split(",") if args.names else None)
+    for override in args.extra:
+        command += ["-S", override]
     if args.queue:
         command.append("--queue")
     if args.run or args.queue:

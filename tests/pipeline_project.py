@@ -1,0 +1,149 @@
+"""The project copy the end-to-end tests share: one real pipeline run (`project`), helpers
+to run commands in it, and `restored` for tests that change it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Small but real: fewer epochs and trees than the defaults.
+QUICK = [
+    "-S",
+    "models.mlp.max_epochs=30",
+    "-S",
+    "models.resnet.max_epochs=20",
+    "-S",
+    "models.ft_transformer.max_epochs=10",
+    "-S",
+    "models.random_forest.n_estimators=100",
+    "-S",
+    "models.extra_trees.n_estimators=100",
+]
+MODELS = [
+    "dummy",
+    "logreg",
+    "knn",
+    "svm",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+    "mlp",
+    "resnet",
+    "ft_transformer",
+]
+DEEP = ["mlp", "resnet", "ft_transformer"]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    for key in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+        env[key] = "bakeoff tests"
+    for key in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        env[key] = "tests@bakeoff.invalid"
+    return env
+
+
+def run(
+    project: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        args,
+        cwd=project,
+        env={**_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def stages_run(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+@contextmanager
+def mlp_settings(project: Path, **changes) -> Iterator[Callable[[], list]]:
+    """params.yaml with models.mlp changed, for a direct `python -m bakeoff.train mlp`;
+    yields a function listing the MLflow runs created since. Restores params.yaml and the
+    pipeline's mlp model afterwards."""
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("breast_cancer").experiment_id
+    seen = {r.info.run_id for r in client.search_runs([experiment])}
+    params = project / "params.yaml"
+    original = params.read_text()
+    changed = yaml.safe_load(original)
+    changed["models"]["mlp"].update(changes)
+    params.write_text(yaml.safe_dump(changed, sort_keys=False))
+    try:
+        yield lambda: [r for r in client.search_runs([experiment]) if r.info.run_id not in seen]
+    finally:
+        params.write_text(original)
+        run(project, "dvc", "checkout", "data/models/mlp", check=False)
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """A git + DVC copy of the project's files (committed or not), after one pipeline run."""
+    root = tmp_path_factory.mktemp("bakeoff") / "project"
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in files:
+        source = PROJECT_ROOT / name
+        results = name.startswith(("data/", "reports/")) and not name.startswith("data/external/")
+        if results or not source.is_file():
+            continue  # results of the developer's own runs stay behind
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, root / name)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    run(root, "git", "init", "-q", "-b", "main")
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-q", "-m", "copy")
+    result = run(root, "dvc", "exp", "run", *QUICK)
+    assert stages_run(result.stdout)[:5] == ["config", "ingest", "validate", "split", "featurize"]
+    snapshot = root.parent / "snapshot"  # what `restored` puts back
+    shutil.copytree(root / "reports", snapshot / "reports")
+    for name in SNAPSHOT_FILES:
+        shutil.copy2(root / name, snapshot / name)
+    return root
+
+
+# What the first pipeline run wrote that DVC's cache cannot give back: params.yaml (as the
+# QUICK overrides composed it), dvc.lock, and reports/ (outputs with `cache: false`).
+SNAPSHOT_FILES = ("params.yaml", "dvc.lock")
+
+
+@pytest.fixture
+def restored(project) -> Iterator[Path]:
+    """For a test that changes the project: afterwards conf/, params.yaml, dvc.lock and every
+    output are as the first pipeline run left them (outputs from DVC's cache), so no test
+    depends on what the ones before it did."""
+    yield project
+    snapshot = project.parent / "snapshot"
+    run(project, "git", "checkout", "--", "conf")
+    shutil.rmtree(project / "reports")
+    shutil.copytree(snapshot / "reports", project / "reports")
+    for name in SNAPSHOT_FILES:
+        shutil.copy2(snapshot / name, project / name)
+    run(project, "dvc", "checkout", "--force")

@@ -1,0 +1,146 @@
+"""Sweep configuration without training: search spaces, the Optuna sweeper's parsing, the
+SLURM launcher config, and turning a sweep's best trial into a `dvc exp run`."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+import bakeoff.sweep  # noqa: F401  (registers the bakeoff.direction resolver)
+from bakeoff.sweep import overrides_dict
+from bakeoff.tune import apply_command, hydra_dict
+from conftest import PROJECT_ROOT
+from hydra_plugins.bakeoff_optuna_sweeper import OptunaSweeper, distribution
+
+CONF = PROJECT_ROOT / "conf"
+SEARCH_FILES = sorted(p.stem for p in (CONF / "search").glob("*.yaml"))
+
+
+def parse(line: str):
+    return distribution(OverridesParser.create().parse_override(line))
+
+
+@pytest.fixture
+def sweep_config():
+    """Compose conf/sweep.yaml (with Hydra's own config) for the given overrides."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        yield lambda *overrides: compose(
+            "sweep", overrides=list(overrides), return_hydra_config=True
+        )
+    GlobalHydra.instance().clear()
+
+
+def test_distributions_follow_hydras_grammar():
+    d = optuna.distributions
+    assert parse("a=tag(log, interval(1e-4, 1e-2))") == d.FloatDistribution(1e-4, 1e-2, log=True)
+    assert parse("a=interval(0, 0.5)") == d.FloatDistribution(0.0, 0.5)
+    assert parse("a=tag(int, log, interval(8, 256))") == d.IntDistribution(8, 256, log=True)
+    # Hydra's range excludes its stop: range(1, 10, 3) is 1, 4, 7.
+    assert parse("a=range(1, 10, 3)") == d.IntDistribution(1, 7, step=3)
+    assert parse("a=range(1, 4)") == d.IntDistribution(1, 3)
+    assert parse("a=choice(uniform, distance)") == d.CategoricalDistribution(
+        ["uniform", "distance"]
+    )
+    assert parse("a=choice([64,64], [128])") == d.CategoricalDistribution(["[64,64]", "[128]"])
+    assert parse("a=0.5") == "0.5"  # not a sweep: a fixed value
+
+
+def test_every_contestant_has_a_search_space_over_keys_its_config_has():
+    assert set(SEARCH_FILES) == {p.stem for p in (CONF / "model").glob("*.yaml")}
+    for name in SEARCH_FILES:
+        space = yaml.safe_load((CONF / "search" / f"{name}.yaml").read_text()) or {}
+        model = yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())
+        for key, line in space.items():
+            assert key.startswith("model.") and key.removeprefix("model.") in model, (name, key)
+            assert not isinstance(parse(f"{key}={line}"), str), (name, key)
+
+
+def test_optuna_sweeper_composes_with_the_models_space_and_starts_from_its_defaults(
+    sweep_config,
+):
+    cfg = sweep_config("hydra/sweeper=optuna", "model=mlp", "budget.trials=7")
+    sweeper = instantiate(cfg.hydra.sweeper)
+    # Hydra's plugin discovery loads the module afresh: compare the class by name.
+    assert type(sweeper).__qualname__ == OptunaSweeper.__qualname__
+    assert (sweeper.n_trials, sweeper.n_jobs, sweeper.timeout) == (7, 1, None)
+    assert isinstance(sweeper.sampler_config, optuna.samplers.TPESampler)
+    sweeper.config = cfg
+    sweeper.hydra_context = type("Context", (), {"config_loader": None})()
+    space, fixed = sweeper.search_space(["model.dropout=interval(0.2, 0.3)", "model.patience=3"])
+    assert set(space) == {"model.hidden_sizes", "model.dropout", "model.lr", "model.weight_decay"}
+    assert space["model.dropout"] == optuna.distributions.FloatDistribution(0.2, 0.3)  # CLI wins
+    assert fixed == ["model.patience=3"]
+    # The defaults, where the space holds them: dropout 0.1 lies outside [0.2, 0.3].
+    assert sweeper.configured_values(space) == {
+        "model.hidden_sizes": "[256,256]",
+        "model.lr": 0.001,
+        "model.weight_decay": 1e-05,
+    }
+
+
+def test_joblib_is_the_local_launcher_with_n_jobs(sweep_config):
+    cfg = sweep_config("hydra.launcher.n_jobs=4")
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
+    assert cfg.hydra.launcher.n_jobs == 4
+    assert (
+        OmegaConf.select(cfg, "hydra.callbacks.tracking._target_") == "bakeoff.sweep.SweepTracking"
+    )
+
+
+def test_slurm_launcher_config_composes_and_instantiates(sweep_config):
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+
+    cfg = sweep_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu")
+    launcher = instantiate(cfg.hydra.launcher)
+    assert type(launcher).__qualname__ == SlurmLauncher.__qualname__
+    assert launcher.params["partition"] == "gpu"
+    assert launcher.params["array_parallelism"] == 16
+    assert launcher.params["submitit_folder"].startswith(str(cfg.hydra.sweep.dir))
+
+
+def test_best_trial_becomes_one_dvc_exp_run(tmp_path):
+    best = {
+        "sweep": "tune-x/hist_gradient_boosting",
+        "model": "hist_gradient_boosting",
+        "budget": "optuna, 20 trials",
+        "metric": "val/rmse",
+        "value": 0.45,
+        "overrides": overrides_dict(
+            "model=hist_gradient_boosting data=california_housing budget.trials=20 "
+            "model.learning_rate=0.07 model.max_leaf_nodes=40"
+        ),
+    }
+    (tmp_path / "hgb").mkdir()
+    (tmp_path / "hgb" / "best.yaml").write_text(yaml.safe_dump(best))
+    assert apply_command([tmp_path / "hgb"], ["hgb"]) == [
+        "dvc",
+        "exp",
+        "run",
+        "-S",
+        "data=california_housing",
+        "-S",
+        "models.hgb.learning_rate=0.07",
+        "-S",
+        "models.hgb.max_leaf_nodes=40",
+        "-S",
+        '++tuning.hgb={sweep:"tune-x/hist_gradient_boosting",budget:"optuna, 20 trials",'
+        'metric:"val/rmse",value:0.45}',
+    ]
+    other = {**best, "overrides": {"data": "adult", "model.max_iter": "10"}}
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "best.yaml").write_text(yaml.safe_dump(other))
+    with pytest.raises(SystemExit, match="different settings"):
+        apply_command([tmp_path / "hgb", tmp_path / "other"], None)
+
+
+def test_hydra_dict_round_trips_through_the_override_parser():
+    values = {"sweep": 'a "quoted", comma', "value": 0.25, "trials": 3}
+    override = OverridesParser.create().parse_override(f"++x={hydra_dict(values)}")
+    assert override.value() == values
