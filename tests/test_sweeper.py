@@ -110,7 +110,7 @@ def test_best_trial_becomes_one_dvc_exp_run(tmp_path):
         "sweep": "tune-x/hist_gradient_boosting",
         "model": "hist_gradient_boosting",
         "budget": "optuna, 20 trials",
-        "metric": "val/rmse",
+        "metric": "validation/rmse",
         "value": 0.45,
         "overrides": overrides_dict(
             "model=hist_gradient_boosting data=california_housing budget.trials=20 "
@@ -131,7 +131,7 @@ def test_best_trial_becomes_one_dvc_exp_run(tmp_path):
         "models.hgb.max_leaf_nodes=40",
         "-S",
         '++tuning.hgb={sweep:"tune-x/hist_gradient_boosting",budget:"optuna, 20 trials",'
-        'metric:"val/rmse",value:0.45}',
+        'metric:"validation/rmse",value:0.45}',
     ]
     other = {**best, "overrides": {"data": "adult", "model.max_iter": "10"}}
     (tmp_path / "other").mkdir()

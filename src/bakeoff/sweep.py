@@ -192,7 +192,7 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
 
     client = mlflow.MlflowClient(record["tracking_uri"])
     metric, higher = metrics.PRIMARY_METRIC[record["task"]]
-    key = f"val/{metric}"
+    key = f"validation/{metric}"
     children = client.search_runs(
         [record["experiment_id"]],
         filter_string=f"tags.mlflow.parentRunId = '{record['run_id']}'",

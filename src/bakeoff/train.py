@@ -202,7 +202,7 @@ def train_and_log(
             log_history(run.info.run_id, history)
         val_scores = validation_scores(model, val, target, task)
         mlflow.log_metrics(
-            {"fit_seconds": fit_seconds, **{f"val/{k}": v for k, v in val_scores.items()}}
+            {"fit_seconds": fit_seconds, **{f"validation/{k}": v for k, v in val_scores.items()}}
         )
 
         served = ServedModel(model=model, steps=params.featurize_steps, target=target)
