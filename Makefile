@@ -59,6 +59,8 @@ bench: setup  ## categorical_encoding needs data/external/{adult.data,california
 	$(BIN)/python benchmarks/lightning_overhead.py
 	$(BIN)/python benchmarks/digits_cnn.py
 	$(BIN)/python benchmarks/categorical_encoding.py
+	$(BIN)/python benchmarks/mlflow_logging.py
+	$(BIN)/python benchmarks/sweep_parallel.py
 
 lock:  ## re-pin: rebuild the lock from a fresh resolve of pyproject.toml's ranges
 	rm -rf /tmp/bakeoff-lock && $(PYTHON) -m venv /tmp/bakeoff-lock
