@@ -162,11 +162,11 @@ def test_best_trial_of_a_sweep_reproduces_through_the_pipeline(project):
         "optuna-hgb",
         "hydra/sweeper=optuna",
         "model=hist_gradient_boosting",
-        "budget.trials=6",
+        "budget.trials=4",
         "hydra.launcher.n_jobs=2",
     )
     best = yaml.safe_load((project / "multirun/optuna-hgb/best.yaml").read_text())
-    assert (best["trials"], best["finished"]) == (6, 6)
+    assert (best["trials"], best["finished"]) == (4, 4)
     result = run(
         project, "python", "-m", "bakeoff.tune", "apply", "multirun/optuna-hgb", "--run", *QUICK
     )
@@ -177,10 +177,10 @@ def test_best_trial_of_a_sweep_reproduces_through_the_pipeline(project):
     assert trained["val"]["accuracy"] == best["value"]
     board = json.loads((project / "reports/leaderboard.json").read_text())
     assert board["models"]["hist_gradient_boosting"]["tuning"] == (
-        "optuna, 6 trials (sweep optuna-hgb)"
+        "optuna, 4 trials (sweep optuna-hgb)"
     )
     assert board["models"]["logreg"]["tuning"] == "defaults"
-    assert "optuna, 6 trials (sweep optuna-hgb)" in (project / "reports/leaderboard.md").read_text()
+    assert "optuna, 4 trials (sweep optuna-hgb)" in (project / "reports/leaderboard.md").read_text()
 
 
 @pytest.mark.usefixtures("restored")
@@ -188,7 +188,8 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_project_store(proje
     # A short line-up keeps the copies' checkouts small; logreg is what changes.
     short = [x for name in DROPPED for x in ("-S", f"~model@models.{name}")]
     started = int(time.time() * 1000)
-    for c in ("0.5", "2.0"):
+    # C values no other test trains: DVC's run cache would restore those without a new run.
+    for c in ("0.25", "4.0"):
         run(
             project,
             "dvc",
@@ -215,7 +216,7 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_project_store(proje
         f"tags.`bakeoff.model` = 'logreg' and attributes.start_time > {started}",
     )
     assert all(r.data.tags["bakeoff.dvc_experiment"] for r in runs)
-    assert sorted(r.data.params["model.C"] for r in runs) == ["0.5", "2.0"]
+    assert sorted(r.data.params["model.C"] for r in runs) == ["0.25", "4.0"]
     assert all(r.info.status == "FINISHED" and "test/accuracy" in r.data.metrics for r in runs)
 
 
