@@ -69,7 +69,9 @@ def test_unknown_model_target_fails_clearly():
         build_model({"_target_": "bakeoff.models.classical.no_such_factory"}, "classification")
 
 
-def test_importing_the_package_and_training_classical_models_skips_torch():
+def test_importing_the_package_and_training_classical_models_skips_torch_and_optuna():
+    """Composing conf/ loads every Hydra plugin (ours included), so the Optuna sweeper must
+    import optuna only when it sweeps."""
     code = (
         "import sys, pandas as pd, numpy as np\n"
         "import bakeoff, bakeoff.train, bakeoff.evaluate, bakeoff.compare, bakeoff.serving\n"
@@ -81,7 +83,8 @@ def test_importing_the_package_and_training_classical_models_skips_torch():
         "for name, c in cfg['models'].items():\n"
         "    if c['_target_'].startswith('bakeoff.models.classical'):\n"
         "        build_model(c, 'classification').fit(X, y).predict(X)\n"
-        "heavy = sorted(m for m in ('torch', 'lightning') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'lightning', 'optuna') if m in sys.modules)\n"
+        "assert 'hydra_plugins.bakeoff_optuna_sweeper' in sys.modules\n"
         "assert not heavy, heavy\n"
     )
     result = subprocess.run(

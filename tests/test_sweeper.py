@@ -113,12 +113,19 @@ def test_best_trial_becomes_one_dvc_exp_run(tmp_path):
         "metric": "validation/rmse",
         "value": 0.45,
         "overrides": overrides_dict(
-            "model=hist_gradient_boosting data=california_housing budget.trials=20 "
-            "model.learning_rate=0.07 model.max_leaf_nodes=40"
+            [
+                "model=hist_gradient_boosting",
+                "data=california_housing",
+                "budget.trials=20",
+                "hydra.launcher.n_jobs=2",
+                "model.learning_rate=0.07",
+                "+model.max_bins=63",
+                "model.monotonic_cst=[1, 0]",  # a value with a space stays whole
+            ]
         ),
     }
     (tmp_path / "hgb").mkdir()
-    (tmp_path / "hgb" / "best.yaml").write_text(yaml.safe_dump(best))
+    (tmp_path / "hgb" / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=False))
     assert apply_command([tmp_path / "hgb"], ["hgb"]) == [
         "dvc",
         "exp",
@@ -128,7 +135,9 @@ def test_best_trial_becomes_one_dvc_exp_run(tmp_path):
         "-S",
         "models.hgb.learning_rate=0.07",
         "-S",
-        "models.hgb.max_leaf_nodes=40",
+        "+models.hgb.max_bins=63",
+        "-S",
+        "models.hgb.monotonic_cst=[1, 0]",
         "-S",
         '++tuning.hgb={sweep:"tune-x/hist_gradient_boosting",budget:"optuna, 20 trials",'
         'metric:"validation/rmse",value:0.45}',

@@ -77,6 +77,11 @@ def test_grid_sweep_of_a_network_is_one_parent_run_with_a_child_per_job(project)
     assert float(best["overrides"]["model.lr"]) == float(winner.data.params["model.lr"])
     assert parent.info.status == "FINISHED"
     assert parent.data.params["budget"] == "grid, 4 trials"
+    # The search space is the grid itself, not conf/search/mlp.yaml (Optuna's).
+    assert {k: v for k, v in parent.data.params.items() if k.startswith("search.")} == {
+        "search.model.lr": "1e-3,3e-3",
+        "search.model.dropout": "0,0.1",
+    }
     assert parent.data.metrics["sweep/trials"] == 4 and parent.data.metrics["sweep/failed"] == 0
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"optimisation_history.png", "search_space.yaml", "best.yaml"} <= artifacts

@@ -10,7 +10,7 @@ Import them into a test module (this is a helper module, not a conftest)::
   ``postgresql+psycopg2://mlflow:<password>@127.0.0.1:<port>/mlflow``.
 * ``mlflow_server`` runs ``mlflow server`` (the executable next to ``sys.executable``) on
   another free 127.0.0.1 port against that database, proxying artifacts to a temporary
-  directory, and yields ``MlflowServer(uri, artifacts, log, backend_store_uri)``.
+  directory, and yields ``MlflowServer(uri, artifacts, log)``.
 
 Both are module-scoped; each is torn down (server stopped, directories deleted) after the
 module's last test. When PostgreSQL's server binaries or psycopg2 are missing, or a server
@@ -70,7 +70,6 @@ class MlflowServer(NamedTuple):
     uri: str  # http://127.0.0.1:PORT
     artifacts: Path  # the --artifacts-destination directory
     log: Path  # the server's stdout and stderr
-    backend_store_uri: str  # the PostgreSQL URL it stores runs in
 
 
 class _Unavailable(Exception):
@@ -405,6 +404,6 @@ def mlflow_server(
                 continue
             pytest.fail(f"{exc}; last lines of {log}:\n{_tail(text)}", pytrace=False)
     try:
-        yield MlflowServer(uri=uri, artifacts=artifacts, log=log, backend_store_uri=postgres_url)
+        yield MlflowServer(uri=uri, artifacts=artifacts, log=log)
     finally:
         _stop_process_group(proc)

@@ -13,6 +13,7 @@ FAILED child run and the sweep goes on.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import math
 import time
@@ -23,6 +24,7 @@ import hydra
 import pandas as pd
 import yaml
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -63,25 +65,45 @@ def check_same_data(config: dict[str, Any], pipeline: dict[str, Any], card: dict
         )
 
 
-def overrides_dict(overrides: list[str] | str) -> dict[str, str]:
-    """`key=value` overrides (a list, or one space-separated string) as a dict."""
-    if isinstance(overrides, str):
-        overrides = overrides.split()
+def overrides_dict(overrides: list[str]) -> dict[str, str]:
+    """`key=value` overrides as a dict."""
     return dict(o.split("=", 1) for o in overrides if "=" in o)
 
 
-def budget_text(config: DictConfig) -> str:
+def is_optuna(config: DictConfig) -> bool:
+    return "OptunaSweeper" in str(config.hydra.sweeper.get("_target_", ""))
+
+
+def searched(config: DictConfig) -> dict[str, str]:
+    """What the multirun searches: each swept key and its sweep, as written. For Optuna the
+    sweeper's own merge (its params, the model's conf/search file, the command line); for
+    the basic sweeper its params and the command line's sweeps."""
+    sweeper = config.hydra.sweeper
+    arguments = list(config.hydra.overrides.task)
+    if is_optuna(config):
+        from hydra_plugins.bakeoff_optuna_sweeper.optuna_sweeper import search_lines
+
+        lines = search_lines(config, sweeper.get("params"), sweeper.get("search"), arguments)
+    else:
+        lines = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()] + arguments
+    parsed = OverridesParser.create().parse_overrides(lines)
+    return {
+        o.get_key_element(): o.input_line.split("=", 1)[1] for o in parsed if o.is_sweep_override()
+    }
+
+
+def budget_text(config: DictConfig, space: dict[str, str]) -> str:
     """The sweep's budget in words, recorded on the parent, every trial and the leaderboard."""
     sweeper = config.hydra.sweeper
-    if "OptunaSweeper" in str(sweeper.get("_target_", "")):
-        text = f"optuna, {sweeper.n_trials} trials"
+    if is_optuna(config):
+        text = f"optuna, {sweeper.n_trials if space else 1} trials"
         return text + (f", {sweeper.timeout:g} s" if sweeper.get("timeout") else "")
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
-    grid = sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
-    return f"grid, {grid} trials"
+    parser = OverridesParser.create()
+    sizes = [
+        len(list(parser.parse_override(f"{k}={v}").sweep_string_iterator()))
+        for k, v in space.items()
+    ]
+    return f"grid, {math.prod(sizes)} trials"
 
 
 class SweepTracking(Callback):
@@ -113,12 +135,9 @@ class SweepTracking(Callback):
         # multirun/<time>-<model>, or multirun/tune-<time>/<model> from `bakeoff.tune all`
         name = folder.name if folder.parent.name == "multirun" else "/".join(folder.parts[-2:])
         folder.mkdir(parents=True, exist_ok=True)
-        budget = budget_text(config)
-        space = {
-            **dict(config.hydra.sweeper.get("params") or {}),
-            **(OmegaConf.to_container(config.search) if config.get("search") else {}),
-        }
-        command = " ".join(config.hydra.overrides.task)
+        space = searched(config)
+        budget = budget_text(config, space)
+        command = json.dumps(list(config.hydra.overrides.task))
         client = mlflow.MlflowClient(uri)
         run = client.create_run(
             experiment_id,
@@ -164,18 +183,18 @@ class SweepTracking(Callback):
         }
         write_json(folder / SWEEP_RECORD, self.record)
         # A sweep that crashes or is interrupted still closes its parent run (FAILED).
-        atexit.register(self._close, "FAILED")
+        atexit.register(self._close, interrupted=True)
         log.info("sweep %s: MLflow parent run %s (%s)", name, run_id, budget)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._close("FINISHED")
+        self._close(interrupted=False)
 
-    def _close(self, status: str) -> None:
+    def _close(self, *, interrupted: bool) -> None:
         if self.record is None:
             return
         record, self.record = self.record, None
         try:
-            summarise(record, interrupted=status != "FINISHED")
+            summarise(record, interrupted=interrupted)
         except Exception:
             import mlflow
 
@@ -198,7 +217,7 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
         filter_string=f"tags.mlflow.parentRunId = '{record['run_id']}'",
         max_results=10000,
     )
-    children.sort(key=lambda r: (int(r.data.tags.get("bakeoff.trial", 0)), r.info.start_time))
+    children.sort(key=lambda r: int(r.data.tags["bakeoff.trial"]))
     scored = [r for r in children if r.info.status == "FINISHED" and key in r.data.metrics]
     failed = [r for r in children if r.info.status != "FINISHED"]
     seconds = time.time() - record["started"]
@@ -222,21 +241,20 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
     params = []
     if scored:
         best = (max if higher else min)(scored, key=lambda r: r.data.metrics[key])
-        overrides = overrides_dict(best.data.tags.get("bakeoff.overrides", ""))
+        overrides = overrides_dict(json.loads(best.data.tags["bakeoff.overrides"]))
         summary |= {
             "value": best.data.metrics[key],
             "best_run_id": best.info.run_id,
-            "trial": int(best.data.tags.get("bakeoff.trial", 0)),
+            "trial": int(best.data.tags["bakeoff.trial"]),
             "overrides": overrides,
         }
         logged.append(Metric(f"best/{key}", summary["value"], now, 0))
         params = [Param(f"best.{k}", v[:6000]) for k, v in overrides.items()]
         params.append(Param("best.run_id", best.info.run_id))
-        with_values = [(int(r.data.tags.get("bakeoff.trial", i)), r) for i, r in enumerate(scored)]
         path = Path(record["folder"]) / "optimisation_history.png"
         plots.optimisation_history(
-            [t for t, _ in with_values],
-            [r.data.metrics[key] for _, r in with_values],
+            [int(r.data.tags["bakeoff.trial"]) for r in scored],
+            [r.data.metrics[key] for r in scored],
             higher,
             f"{record['model']} sweep {record['sweep']}: validation {metric}",
             path,
@@ -272,7 +290,10 @@ def main(cfg: DictConfig) -> float:
     name = hydra_cfg.runtime.choices["model"]
     params = params_from_mapping(config)
     overrides = " ".join(hydra_cfg.overrides.task)
-    tags = {"bakeoff.sweep": "single", "bakeoff.overrides": overrides}
+    tags = {
+        "bakeoff.sweep": "single",
+        "bakeoff.overrides": json.dumps(list(hydra_cfg.overrides.task)),
+    }
     run_name = name
     record_path = Path(hydra_cfg.sweep.dir) / SWEEP_RECORD
     if hydra_cfg.mode.name == "MULTIRUN" and record_path.exists():

@@ -52,14 +52,14 @@ def connect(configured: str | None = None) -> str:
     # race inside MLflow's migration and can leave the file broken, so they take turns
     # (parallel sweep jobs, `dvc queue start -j 2` workers); sweeps also create the store
     # before their first job starts.
+    lock = contextlib.nullcontext()
     if uri.startswith("sqlite:///"):
         from filelock import FileLock
 
         store = Path(uri.removeprefix("sqlite:///"))
         store.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{store}.lock", timeout=600):
-            mlflow.MlflowClient(uri).search_experiments(max_results=1)
-    else:
+        lock = FileLock(f"{store}.lock", timeout=600)
+    with lock:
         mlflow.MlflowClient(uri).search_experiments(max_results=1)
     return uri
 

@@ -43,7 +43,8 @@ def sweep_folders(paths: list[Path]) -> list[Path]:
     return folders
 
 
-SWEEP_ONLY = ("model", "budget.", "hydra.", "hydra/")  # overrides with no pipeline meaning
+# Sweep overrides with no pipeline meaning: the model choice, the budget, Hydra's own.
+SWEEP_ONLY = ("budget.", "hydra.", "hydra/")
 
 
 def apply_overrides(best: dict[str, Any], contestant: str) -> tuple[list[str], list[str]]:
@@ -51,22 +52,20 @@ def apply_overrides(best: dict[str, Any], contestant: str) -> tuple[list[str], l
     the sweep's other settings (data=<card>, seed, ...), which the pipeline must share."""
     if "overrides" not in best:
         raise SystemExit(f"sweep {best['sweep']}: no trial finished, nothing to apply")
-    own = [
-        f"models.{contestant}.{key.removeprefix('model.')}={value}"
-        for key, value in best["overrides"].items()
-        if key.startswith("model.")
-    ]
+    own, shared = [], []
+    for key, value in best["overrides"].items():
+        name = key.lstrip("+~")  # Hydra's add / force-add / delete prefixes
+        prefix = key[: len(key) - len(name)]
+        if name.startswith("model."):
+            own.append(f"{prefix}models.{contestant}.{name.removeprefix('model.')}={value}")
+        elif name != "model" and not name.startswith(SWEEP_ONLY):
+            shared.append(f"{key}={value}")
     record = {
         "sweep": best["sweep"],
         "budget": best["budget"],
         "metric": best["metric"],
         "value": best["value"],
     }
-    shared = [
-        f"{key}={value}"
-        for key, value in best["overrides"].items()
-        if not key.startswith(SWEEP_ONLY)
-    ]
     return [*own, f"++tuning.{contestant}={hydra_dict(record)}"], shared
 
 
@@ -84,20 +83,19 @@ def hydra_dict(values: dict[str, Any]) -> str:
 def apply_command(folders: list[Path], names: list[str] | None) -> list[str]:
     if names and len(names) != len(folders):
         raise SystemExit(f"--as gives {len(names)} names for {len(folders)} sweeps")
-    overrides, shared = [], {}
+    overrides, settings = [], set()
     for i, folder in enumerate(folders):
         best = yaml.safe_load((folder / BEST_FILE).read_text(encoding="utf-8"))
-        contestant = names[i] if names else best["model"]
-        own, common = apply_overrides(best, contestant)
+        own, shared = apply_overrides(best, names[i] if names else best["model"])
         overrides += own
-        shared.setdefault(tuple(sorted(common)), []).append(folder)
-    if len(shared) > 1:
+        settings.add(tuple(sorted(shared)))
+    if len(settings) > 1:
         raise SystemExit(
             "the sweeps were run with different settings, so one pipeline run cannot "
-            f"reproduce them all: {list(shared)}"
+            f"reproduce them all: {sorted(settings)}"
         )
     command = ["dvc", "exp", "run"]
-    for override in [*next(iter(shared), ()), *overrides]:
+    for override in [*settings.pop(), *overrides]:
         command += ["-S", override]
     return command
 
@@ -140,10 +138,13 @@ def tune_all(args: argparse.Namespace) -> Path:
     write_json(root / "summary.json", {"models": rows, "not_tuned": skipped})
     write_text(root / "summary.md", summary_markdown(rows, skipped))
     print(summary_markdown(rows, skipped))
-    command = apply_command([root / r["model"] for r in rows if "overrides" in r], None)
-    print(f"To retrain the winners in the pipeline:\n  python -m bakeoff.tune apply {root} --run")
     if args.apply:
-        subprocess.run(command, check=True)
+        winners = [root / r["model"] for r in rows if "overrides" in r]
+        subprocess.run(apply_command(winners, None), check=True)
+    else:
+        print(
+            f"To retrain the winners in the pipeline:\n  python -m bakeoff.tune apply {root} --run"
+        )
     return root
 
 
