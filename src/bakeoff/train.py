@@ -145,8 +145,9 @@ def train_and_log(
     """Fit one model inside an MLflow run, save it to `out` and log it there too.
 
     Shared by the pipeline's train stage and the Hydra sweep app (whose `tags` name the
-    sweep and its parent run). The run ends FINISHED, or FAILED if anything raises. Returns the fitted model and what the run recorded; on a
-    DDP rank other than 0, the model (None if training diverged) and {}: nothing recorded.
+    sweep and its parent run). The run ends FINISHED, or FAILED if anything raises. Returns
+    the fitted model and what the run recorded (its validation scores under "val"); on a DDP
+    rank other than 0, the model (None if training diverged) and {}: nothing recorded.
     """
     import mlflow
 
