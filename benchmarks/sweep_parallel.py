@@ -7,8 +7,8 @@ use every core) and with `hydra.launcher.n_jobs=2` (two joblib processes, one th
 Each variant logs into its own fresh SQLite store, so both include creating it. The
 variants alternate over `--repeats` rounds; the speedup is the ratio of median wall times.
 
-Runs on the workspace's featurized splits: run the pipeline first (`dvc exp run`, or
-`dvc exp run -S data=<card>`), as for any sweep.
+Runs on the workspace's featurized splits, for the dataset they hold: run the pipeline
+first (`dvc exp run`, or `dvc exp run -S data=<card>`), as for any sweep.
 Usage:  python benchmarks/sweep_parallel.py [--repeats 2]
 """
 
@@ -36,7 +36,7 @@ GRID = [
 TRIALS = 16
 
 
-def one_sweep(jobs: int, folder: Path) -> float:
+def one_sweep(jobs: int, folder: Path, dataset: str) -> float:
     """Wall seconds of the whole sweep (start-up, store creation and summary included)."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
     command = [
@@ -44,13 +44,16 @@ def one_sweep(jobs: int, folder: Path) -> float:
         "-m",
         "bakeoff.sweep",
         "-m",
+        f"data={dataset}",
         *GRID,
         f"hydra.launcher.n_jobs={jobs}",
         f"hydra.sweep.dir={folder / 'sweep'}",
     ]
     start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"the sweep failed:\n{result.stderr[-3000:]}")
     best = (folder / "sweep" / "best.yaml").read_text()
     assert f"finished: {TRIALS}" in best, best
     return seconds
@@ -60,14 +63,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    card = json.loads((ROOT / "data/interim/data_card.json").read_text())
     seconds: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(args.repeats):
         for jobs in (1, 2):
             with tempfile.TemporaryDirectory() as tmp:
-                seconds[jobs].append(one_sweep(jobs, Path(tmp)))
+                seconds[jobs].append(one_sweep(jobs, Path(tmp), card["dataset"]))
                 print(f"{jobs} job(s): {seconds[jobs][-1]:.1f} s", flush=True)
     medians = {jobs: statistics.median(s) for jobs, s in seconds.items()}
-    card = json.loads((ROOT / "data/interim/data_card.json").read_text())
     result = {
         "dataset": card["dataset"],
         "rows": card["rows"],
