@@ -26,7 +26,7 @@ from pathlib import Path
 
 from common import ROOT
 
-RESULTS = Path(__file__).parent / "results" / "sweep_parallel.json"
+RESULTS = Path(__file__).parent / "results"  # sweep_parallel_<dataset>.json
 GRID = [
     "model=hist_gradient_boosting",
     "model.learning_rate=0.03,0.1",
@@ -80,8 +80,10 @@ def main() -> None:
         "median_seconds": {f"{jobs}_jobs": round(m, 1) for jobs, m in medians.items()},
         "speedup": round(medians[1] / medians[2], 2),
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"sweep_parallel_{card['dataset']}.json").write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
     print(json.dumps(result, indent=2))
 
 
