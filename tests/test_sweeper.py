@@ -12,7 +12,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-import bakeoff.sweep  # noqa: F401  (registers the bakeoff.direction resolver)
+import bakeoff.sweep  # registers the bakeoff.direction resolver
+from bakeoff.io import write_json
+from bakeoff.paths import DATA_CARD
 from bakeoff.sweep import overrides_dict
 from bakeoff.tune import apply_command, hydra_dict
 from conftest import PROJECT_ROOT
@@ -62,11 +64,38 @@ def test_every_contestant_has_a_search_space_over_keys_its_config_has():
             assert not isinstance(parse(f"{key}={line}"), str), (name, key)
 
 
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """An empty workspace (dvc.yaml only) as the current folder; `card(task)` writes its card."""
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path)
+
+    def card(task):
+        write_json(tmp_path / DATA_CARD, {"task": task})
+
+    return card
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"), [("classification", "maximize"), ("regression", "minimize")]
+)
+def test_direction_follows_the_data_cards_task(workspace, task, expected):
+    workspace(task)
+    assert bakeoff.sweep.direction() == expected
+
+
+def test_direction_without_a_data_card_says_what_to_run(workspace):
+    with pytest.raises(FileNotFoundError, match=r"data_card\.json is missing.*dvc repro featurize"):
+        bakeoff.sweep.direction()
+
+
 def test_optuna_sweeper_composes_with_the_models_space_and_starts_from_its_defaults(
-    sweep_config,
+    sweep_config, workspace
 ):
+    workspace("regression")
     cfg = sweep_config("hydra/sweeper=optuna", "model=mlp", "budget.trials=7")
     sweeper = instantiate(cfg.hydra.sweeper)
+    assert sweeper.direction == "minimize"
     # Hydra's plugin discovery loads the module afresh: compare the class by name.
     assert type(sweeper).__qualname__ == OptunaSweeper.__qualname__
     assert (sweeper.n_trials, sweeper.n_jobs, sweeper.timeout) == (7, 1, None)

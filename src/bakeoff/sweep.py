@@ -41,7 +41,13 @@ BEST_FILE = "best.yaml"  # in the sweep folder: the best trial, for `bakeoff.tun
 
 def direction() -> str:
     """Optuna's direction for the dataset's ranking metric (the data card's task)."""
-    _, higher = metrics.PRIMARY_METRIC[read_json(find_workspace() / DATA_CARD)["task"]]
+    card = find_workspace() / DATA_CARD
+    if not card.is_file():
+        raise FileNotFoundError(
+            f"{card} is missing, so the sweep cannot tell whether to maximise or minimise: "
+            "run `dvc repro featurize` first (or set hydra.sweeper.direction)"
+        )
+    _, higher = metrics.PRIMARY_METRIC[read_json(card)["task"]]
     return "maximize" if higher else "minimize"
 
 
