@@ -1,8 +1,10 @@
+import numpy as np
 import pandas as pd
 import pytest
 
 from bakeoff.params import SplitConfig
-from bakeoff.split import split_frame
+from bakeoff.rows import row_keys
+from bakeoff.split import missing_classes, split_frame
 
 
 def test_shares_disjoint_and_stratified(mixed_frame):
@@ -10,7 +12,7 @@ def test_shares_disjoint_and_stratified(mixed_frame):
         mixed_frame,
         target="target",
         task="classification",
-        config=SplitConfig(test_size=0.2, val_size=0.2),
+        config=SplitConfig(test_size=0.2, val_size=0.2, method="random"),
         seed=0,
     )
     sizes = {k: len(v) for k, v in parts.items()}
@@ -24,7 +26,7 @@ def test_shares_disjoint_and_stratified(mixed_frame):
 
 
 def test_same_seed_same_split(mixed_frame):
-    config = SplitConfig()
+    config = SplitConfig(method="random")
     a = split_frame(mixed_frame, target="target", task="classification", config=config, seed=3)
     b = split_frame(mixed_frame, target="target", task="classification", config=config, seed=3)
     c = split_frame(mixed_frame, target="target", task="classification", config=config, seed=4)
@@ -35,7 +37,9 @@ def test_same_seed_same_split(mixed_frame):
 def test_class_too_small_for_stratified_split_is_named():
     frame = pd.DataFrame({"x": range(30), "y": ["a"] * 28 + ["rare"] * 2})
     with pytest.raises(ValueError, match=r"'rare' \(2 rows\)"):
-        split_frame(frame, target="y", task="classification", config=SplitConfig(), seed=0)
+        split_frame(
+            frame, target="y", task="classification", config=SplitConfig(method="random"), seed=0
+        )
 
 
 def test_regression_is_not_stratified(regression_frame):
@@ -54,3 +58,48 @@ def test_shares_must_leave_training_rows(mixed_frame):
             config=SplitConfig(test_size=0.5, val_size=0.5),
             seed=0,
         )
+
+
+def _hash_parts(frame, seed=0, key=None):
+    return split_frame(
+        frame, target="y", task="regression", config=SplitConfig(), seed=seed, key=key
+    )
+
+
+def test_hash_split_keeps_every_rows_part_when_rows_are_added():
+    rng = np.random.default_rng(0)
+    first = pd.DataFrame(
+        {"id": range(2000), "x": rng.normal(size=2000), "y": rng.normal(size=2000)}
+    )
+    more = pd.DataFrame({"id": range(2000, 3000), "x": rng.normal(size=1000), "y": 0.0})
+    before = _hash_parts(first, key=["id"])
+    after = _hash_parts(pd.concat([more, first], ignore_index=True), key=["id"])  # re-ordered
+    for name in ("train", "val", "test"):
+        assert set(before[name]["id"]) <= set(after[name]["id"])
+    shares = {k: len(v) / 3000 for k, v in after.items()}
+    assert shares["test"] == pytest.approx(0.2, abs=0.03)
+    assert shares["val"] == pytest.approx(0.2, abs=0.03)
+    # Another seed draws other parts.
+    assert set(_hash_parts(first, seed=1, key=["id"])["test"]["id"]) != set(before["test"]["id"])
+
+
+def test_hash_split_keys_ignore_dtype_widening_and_column_order():
+    ints = pd.DataFrame({"a": [1, 2, 3, 4], "b": ["x", "y", "z", "w"]})
+    floats = pd.DataFrame({"b": ["x", "y", "z", "w"], "a": [1.0, 2.0, 3.0, 4.0]})
+    assert list(row_keys(ints)) == list(row_keys(floats))
+    assert len(set(row_keys(ints))) == 4
+    assert list(row_keys(ints, seed=1)) != list(row_keys(ints))
+
+
+def test_hash_split_names_an_unknown_key_column(regression_frame):
+    with pytest.raises(ValueError, match=r"data.key .*\['order_id'\]"):
+        _hash_parts(regression_frame, key=["order_id"])
+
+
+def test_missing_classes_are_named():
+    parts = {
+        "train": pd.DataFrame({"y": ["a", "b"]}),
+        "val": pd.DataFrame({"y": ["a"]}),
+        "test": pd.DataFrame({"y": ["a", "b"]}),
+    }
+    assert missing_classes(parts, "y") == "val has no rows of class(es) b"

@@ -12,6 +12,8 @@ from bakeoff.params import load_params
 from bakeoff.paths import (
     COMPARISON_PLOT,
     DATA_CARD,
+    DRIFT_REPORT,
+    DRIFT_SUMMARY,
     LEADERBOARD_JSON,
     LEADERBOARD_MD,
     VALIDATION_REPORT,
@@ -139,8 +141,11 @@ def log_pipeline_run(
         for path in (LEADERBOARD_JSON, LEADERBOARD_MD, COMPARISON_PLOT):
             mlflow.log_artifact(str(path))
         # The data card with validation's warnings: what the models were trained on.
-        for path in (DATA_CARD, VALIDATION_REPORT):
+        for path in (DATA_CARD, VALIDATION_REPORT, DRIFT_REPORT, DRIFT_SUMMARY):
             mlflow.log_artifact(str(path), artifact_path="data")
+        drift = read_json(DRIFT_REPORT)
+        mlflow.set_tag("bakeoff.drifted_columns", ",".join(drift["flagged"]) or "none")
+        mlflow.log_metric("drift/flagged_columns", drift["flagged_columns"])
         # The warnings themselves were logged by validate and are in both files.
         mlflow.set_tag("bakeoff.data_warnings", str(len(card["validation"]["warnings"])))
     return parent.info.run_id
@@ -180,6 +185,8 @@ def main() -> None:
     write_text(LEADERBOARD_MD, markdown)
     plots.comparison_plot(ranked, summary["metric"], COMPARISON_PLOT)
     parent = log_pipeline_run(params.data.name, ranked, summary, params.tracking_uri, card, failed)
+    # For the stages after this one (promote, report), which add to the same run.
+    write_json(LEADERBOARD_JSON, {**board, "pipeline_run_id": parent})
     log.info("leaderboard (MLflow run %s):\n%s", parent, markdown)
 
 

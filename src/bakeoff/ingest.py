@@ -134,7 +134,15 @@ def ingest(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, dict, l
 
     Configured columns that do not exist are skipped here and reported by `validate`.
     """
+    # Several files are batches of one table (sources.read_file); anything else is one batch.
+    batches = frame.attrs.get("batches") or [
+        {
+            "file": str(data.source.get("path") or data.source.get("name") or data.name),
+            "rows": len(frame),
+        }
+    ]
     frame = frame.rename(columns=str)  # a new frame (copy-on-write): the caller's is untouched
+    frame.attrs = {}
     source_columns = list(frame.columns)
     frame = frame.drop(columns=[c for c in data.drop_columns if c in frame.columns])
     features = [c for c in frame.columns if c != data.target]
@@ -163,6 +171,7 @@ def ingest(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, dict, l
         log.info("data.task not set: inferred %s from the target column", task)
     card = describe(frame, data, task, types)
     card["source_columns"] = source_columns
+    card["batches"] = batches
     return frame, card, problems
 
 

@@ -28,6 +28,9 @@ class DataConfig:
     column_types: dict[str, str] = field(default_factory=dict)  # overrides inference
     scale: dict[str, float] = field(default_factory=dict)  # column -> factor (units)
     image: dict[str, Any] | None = None  # {shape: [C, H, W]} for image datasets
+    # Columns that identify a row (an ID, or ID + date); empty: the whole row. The hash
+    # split and the drift stage recognise rows by it across batches.
+    key: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,39 @@ class ValidateConfig:
 class SplitConfig:
     test_size: float = 0.2
     val_size: float = 0.2
-    stratify: bool = True
+    stratify: bool = True  # method random, classification only
+    # hash: each row's part follows from a hash of its key, so rows keep their part when
+    # batches are added; random: a seeded shuffle (stratified), re-drawn when rows change.
+    method: str = "hash"
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
     latency_rows: int = 1000
     latency_repeats: int = 7
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """When the newest batch differs from the training rows (see README, "Retraining")."""
+
+    action: str = "warn"  # warn: report and go on; stop: report and halt before training
+    psi: float = 0.2  # population stability index at or above this flags a column
+    unseen_share: float = 0.05  # share of the batch's values in categories training never saw
+    missing_change: float = 0.05  # change in a column's share of missing values
+    bins: int = 10  # numeric columns: quantile bins of the training rows for the PSI
+
+
+@dataclass(frozen=True)
+class PromoteConfig:
+    """When this run's best model replaces the registry's champion (see README, "Retraining")."""
+
+    registered_model: str | None = None  # default: the dataset's name
+    margin: float = 0.0  # the challenger must beat the champion's test score by more than this
+    require_significant: bool = False  # also: the bootstrap interval lies above zero
+    confidence: float = 0.95
+    bootstrap: int = 1000  # paired resamples of the test rows
+    max_latency_ms: float | None = None  # p95 per evaluate.latency_rows rows; None: no limit
 
 
 @dataclass(frozen=True)
@@ -60,6 +89,8 @@ class Params:
     models: dict[str, dict[str, Any]]  # name -> Hydra config with `_target_`
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
     tracking_uri: str | None = None
     # contestant -> how its config was tuned ({sweep, budget, val score}); absent: defaults
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -86,6 +117,8 @@ def params_from_mapping(raw: dict[str, Any]) -> Params:
         models=models,
         evaluate=EvaluateConfig(**raw.get("evaluate", {})),
         validate=ValidateConfig(**(raw.get("validate") or {})),
+        drift=DriftConfig(**(raw.get("drift") or {})),
+        promote=PromoteConfig(**(raw.get("promote") or {})),
         tracking_uri=(raw.get("mlflow") or {}).get("tracking_uri"),
         tuning=dict(raw.get("tuning") or {}),
     )

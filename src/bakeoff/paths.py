@@ -34,6 +34,8 @@ RAW_CARD = Path("data/raw/data_card.json")
 DATASET = Path("data/interim/dataset.parquet")  # validate: what the pipeline trains on
 DATA_CARD = Path("data/interim/data_card.json")  # ...and its card, validation included
 VALIDATION_REPORT = Path("reports/validation.json")
+DRIFT_REPORT = Path("reports/drift.json")  # drift: the newest batch against training rows
+DRIFT_SUMMARY = Path("reports/drift.md")
 CHECKPOINTS = Path("checkpoints")  # networks' best/last checkpoints, under the project root
 CONFIG_CHECK = Path("data/interim/config_check.json")
 SPLITS = ("train", "val", "test")
@@ -58,3 +60,9 @@ def evaluation_dir(name: str) -> Path:
 LEADERBOARD_JSON = Path("reports/leaderboard.json")
 LEADERBOARD_MD = Path("reports/leaderboard.md")
 COMPARISON_PLOT = Path("reports/comparison.png")
+PROMOTION_REPORT = Path("reports/promotion.json")  # promote: the challenger, the decision
+
+
+def report_path(dataset: str) -> Path:
+    """The self-contained HTML report of the latest run on `dataset`."""
+    return Path("reports") / dataset / "report.html"

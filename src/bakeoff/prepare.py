@@ -32,7 +32,12 @@ def prepared_splits(params: Params, root: Path) -> tuple[dict[str, pd.DataFrame]
         raise DataError(errors(problems))
     target = card["target"]
     parts = split_frame(
-        frame, target=target, task=card["task"], config=params.split, seed=params.seed
+        frame,
+        target=target,
+        task=card["task"],
+        config=params.split,
+        seed=params.seed,
+        key=params.data.key,
     )
     return {
         name: apply_steps(part, params.featurize_steps, target) for name, part in parts.items()

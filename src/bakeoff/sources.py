@@ -167,11 +167,75 @@ def read_table(path: Path, source: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+def batch_files(source: dict[str, Any], root: Path) -> list[Path]:
+    """The files `path` names: one file, a list of files, a folder (every file in it, by
+    name) or a glob pattern. Several files are batches of one table, read in this order."""
+    paths = source["path"]
+    if isinstance(paths, str | Path):
+        path = root / paths
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            if not found:
+                raise DataError(
+                    [Problem("file_missing", "the batch folder holds no files", file=str(path))]
+                )
+            return found
+        if any(ch in str(paths) for ch in "*?["):
+            found = sorted(p for p in root.glob(str(paths)) if p.is_file())
+            if not found:
+                raise DataError(
+                    [Problem("file_missing", "no file matches the pattern", file=str(path))]
+                )
+            return found
+        return [path]
+    return [root / p for p in paths]
+
+
+def read_batches(files: list[Path], source: dict[str, Any]) -> list[pd.DataFrame]:
+    """Every batch, read; each must have the first one's columns (all problems at once)."""
+    frames, problems = [], []
+    for path in files:
+        try:
+            frames.append(read_table(path, source))
+        except DataError as exc:
+            problems += exc.problems
+    if problems:
+        raise DataError(problems)
+    expected = list(frames[0].columns)
+    for path, frame in zip(files[1:], frames[1:], strict=True):
+        if list(frame.columns) != expected:
+            missing = [c for c in expected if c not in frame.columns]
+            extra = [c for c in frame.columns if c not in expected]
+            what = f"missing {missing}, unexpected {extra}" if missing or extra else "reordered"
+            problems.append(
+                Problem(
+                    "batch_columns",
+                    f"this batch's columns differ from {files[0].name}'s ({what}); every batch "
+                    "must have the same columns",
+                    file=str(path),
+                )
+            )
+    if problems:
+        raise DataError(problems)
+    return frames
+
+
 def read_file(source: dict[str, Any], target: str, root: Path) -> pd.DataFrame:
-    """A local file; when it is absent and the card names a `url`, it is downloaded first."""
+    """A local file, or several (batches, stacked in order); a single absent file is
+    downloaded from `url`. `attrs["batches"]` lists the files and their row counts."""
     if not source.get("path"):
         raise ValueError("data.source.path is required for kind: file")
-    path = root / source["path"]
+    files = batch_files(source, root)
+    frames = read_batches(files, source) if len(files) > 1 else [_read_one(files[0], source)]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame.attrs["batches"] = [
+        {"file": _relative(path, root), "rows": len(part)}
+        for path, part in zip(files, frames, strict=True)
+    ]
+    return frame
+
+
+def _read_one(path: Path, source: dict[str, Any]) -> pd.DataFrame:
     failed_download: list[Problem] = []
     if not path.exists() and source.get("url"):
         try:
@@ -182,6 +246,13 @@ def read_file(source: dict[str, Any], target: str, root: Path) -> pd.DataFrame:
         return read_table(path, source)
     except DataError as exc:  # the download's reason, then "place it there by hand"
         raise DataError([*failed_download, *exc.problems]) from None
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def sha256_of(path: Path) -> str:

@@ -1,6 +1,9 @@
-"""Stage `split`: seeded train / validation / test splits, stratified for classification.
+"""Stage `split`: seeded train / validation / test splits.
 
-The test split is frozen here: nothing downstream fits or selects on it.
+The test split is frozen here: nothing downstream fits or selects on it. The default method,
+`hash`, puts each row in the part its key's hash falls in, so a row keeps its part when new
+batches arrive (test rows stay test rows); `random` is a seeded shuffle, stratified for
+classification, that re-draws every part when the rows change.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from bakeoff import setup_logging
 from bakeoff.io import read_json, write_parquet
 from bakeoff.params import SplitConfig, load_params
 from bakeoff.paths import DATA_CARD, DATASET, SPLITS, split_path
+from bakeoff.rows import row_fractions
 
 log = logging.getLogger(__name__)
+METHODS = ("hash", "random")
 
 
 def classes_too_small(y: pd.Series) -> tuple[pd.Series, str | None]:
@@ -32,14 +37,50 @@ def classes_too_small(y: pd.Series) -> tuple[pd.Series, str | None]:
     )
 
 
+def hash_split(
+    frame: pd.DataFrame, *, key: list[str], config: SplitConfig, seed: int
+) -> dict[str, pd.DataFrame]:
+    """Rows whose key hashes below test_size go to test, the next val_size to val: a row's
+    part depends on its key and the seed alone, never on the other rows."""
+    missing = [c for c in key if c not in frame.columns]
+    if missing:
+        raise ValueError(f"data.key names columns the table does not have: {missing}")
+    u = row_fractions(frame, key or None, seed)
+    test = u < config.test_size
+    val = ~test & (u < config.test_size + config.val_size)
+    return {"train": frame[~test & ~val], "val": frame[val], "test": frame[test]}
+
+
+def missing_classes(parts: dict[str, pd.DataFrame], target: str) -> str | None:
+    """Which classes a part lacks (a hash split keeps class shares only on average)."""
+    every = set(pd.concat([p[target] for p in parts.values()]).unique())
+    gaps = {
+        name: sorted(map(str, every - set(part[target].unique()))) for name, part in parts.items()
+    }
+    gaps = {name: classes for name, classes in gaps.items() if classes}
+    if not gaps:
+        return None
+    return "; ".join(f"{name} has no rows of class(es) {', '.join(c)}" for name, c in gaps.items())
+
+
 def split_frame(
-    frame: pd.DataFrame, *, target: str, task: str, config: SplitConfig, seed: int
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    task: str,
+    config: SplitConfig,
+    seed: int,
+    key: list[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Split rows into train/val/test with the configured shares of all rows."""
     if not 0 < config.test_size < 1 or not 0 < config.val_size < 1:
         raise ValueError("split.test_size and split.val_size must lie strictly between 0 and 1")
     if config.test_size + config.val_size >= 1:
         raise ValueError("split.test_size + split.val_size must leave rows for training")
+    if config.method not in METHODS:
+        raise ValueError(f"split.method must be one of {METHODS}, got {config.method!r}")
+    if config.method == "hash":
+        return hash_split(frame, key=list(key or []), config=config, seed=seed)
     stratify = config.stratify and task == "classification"
     if stratify:
         _, problem = classes_too_small(frame[target])
@@ -66,9 +107,19 @@ def main() -> None:
     params = load_params()
     card = read_json(DATA_CARD)
     frame = pd.read_parquet(DATASET)
-    parts = split_frame(
-        frame, target=card["target"], task=card["task"], config=params.split, seed=params.seed
-    )
+    try:
+        parts = split_frame(
+            frame,
+            target=card["target"],
+            task=card["task"],
+            config=params.split,
+            seed=params.seed,
+            key=params.data.key,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"split of {DATASET}: {exc}") from None
+    if card["task"] == "classification" and (gaps := missing_classes(parts, card["target"])):
+        log.warning("%s (split.method %s)", gaps, params.split.method)
     for name in SPLITS:
         write_parquet(split_path(name), parts[name])
     log.info("split %d rows: %s", len(frame), ", ".join(f"{k} {len(v)}" for k, v in parts.items()))

@@ -320,7 +320,8 @@ def validate(
         problems.append(Problem("task_unknown", "data.task is not set and cannot be inferred"))
         return frame, card, problems
     features = list(card["features"])
-    problems += target_problems(frame[target], card["task"], params.split.stratify, file)
+    stratify = params.split.stratify and params.split.method == "random"
+    problems += target_problems(frame[target], card["task"], stratify, file)
     # Pixels keep their positions (the CNN reshapes them): a blank border is not dropped.
     degenerate = [] if card.get("image") else degenerate_columns(frame, features, file)
     problems += degenerate

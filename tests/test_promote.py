@@ -1,0 +1,130 @@
+"""The promotion rule, the paired bootstrap behind it, batch prediction's input checks and
+the report's sections, on small made-up inputs where the right answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bakeoff.models import classical
+from bakeoff.params import PromoteConfig
+from bakeoff.predict import check_rows, model_uri
+from bakeoff.promote import choose_challenger, decide, metric_of, paired_bootstrap
+from bakeoff.report import drift_section, promotion_section
+from bakeoff.serving import ServedModel
+
+
+def outcomes(rng, n, accuracy):
+    return (rng.random(n) < accuracy).astype(float)
+
+
+def test_bootstrap_interval_separates_a_clear_win_a_clear_loss_and_a_tie():
+    rng = np.random.default_rng(0)
+    champion = outcomes(rng, 2000, 0.80)
+    better = np.where(rng.random(2000) < 0.5, 1.0, champion)  # fixes half the errors: ~0.90
+    worse = np.where(rng.random(2000) < 0.5, 0.0, champion)  # breaks half the hits: ~0.40
+    same = champion.copy()
+    kwargs = {"resamples": 500, "confidence": 0.95, "seed": 1}
+    low, high = paired_bootstrap("classification", better, champion, **kwargs)
+    assert 0 < low < 0.1 < high < 0.13
+    low, high = paired_bootstrap("classification", worse, champion, **kwargs)
+    assert high < 0
+    low, high = paired_bootstrap("classification", same, champion, **kwargs)
+    assert low == high == 0
+    # Regression: squared errors, lower RMSE is better, so halving the errors is a gain.
+    errors = rng.normal(size=1000) ** 2
+    low, _ = paired_bootstrap("regression", errors / 4, errors, **kwargs)
+    assert low > 0
+    assert metric_of("regression", np.array([4.0, 4.0])) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("improvement", "interval", "config", "promoted"),
+    [
+        (0.02, (0.01, 0.03), PromoteConfig(margin=0.01), True),
+        (0.005, (0.001, 0.01), PromoteConfig(margin=0.01), False),  # inside the margin
+        (0.0, (0.0, 0.0), PromoteConfig(), False),  # equal is not better
+        (-0.02, (-0.03, -0.01), PromoteConfig(), False),  # worse never moves the alias
+        (0.02, (-0.01, 0.05), PromoteConfig(require_significant=True), False),
+        (0.02, (-0.01, 0.05), PromoteConfig(require_significant=False), True),
+    ],
+)
+def test_decision_follows_margin_and_significance(improvement, interval, config, promoted):
+    decision, reasons = decide(improvement=improvement, interval=interval, config=config, broken=[])
+    assert decision is promoted and reasons
+
+
+def test_constraints_pick_the_best_model_that_meets_them_or_block_promotion():
+    board = {
+        "models": {
+            "slow": {"rank": 1, "latency_p95_ms": 90.0},
+            "fast": {"rank": 2, "latency_p95_ms": 5.0},
+        }
+    }
+    assert choose_challenger(board, PromoteConfig()) == ("slow", [])
+    assert choose_challenger(board, PromoteConfig(max_latency_ms=10)) == ("fast", [])
+    chosen, broken = choose_challenger(board, PromoteConfig(max_latency_ms=1))
+    assert chosen == "slow" and "max_latency_ms" in broken[0]
+    decision, reasons = decide(
+        improvement=0.1, interval=(0.05, 0.2), config=PromoteConfig(), broken=broken
+    )
+    assert not decision and reasons == broken
+
+
+def test_model_argument_is_an_alias_a_version_or_a_uri():
+    assert model_uri("champion", "ds") == "models:/ds@champion"
+    assert model_uri("3", "ds") == "models:/ds/3"
+    assert model_uri("runs:/abc/model", "ds") == "runs:/abc/model"
+
+
+def test_input_checks_name_missing_columns_bad_values_and_unseen_categories(mixed_frame):
+    X, y = mixed_frame.drop(columns=["target", "empty"]), mixed_frame["target"]
+    served = ServedModel(
+        model=classical.linear("classification").fit(X, y), steps=[], target="target"
+    )
+    rows = X.drop(columns=["x2"]).assign(colour="purple")
+    rows["x1"] = rows["x1"].astype(object)
+    rows.loc[rows.index[:2], "x1"] = "n/a"
+    problems = check_rows(rows, served, ["x1", "x2", "colour"], "new.csv")
+    found = {(p.rule, p.column, p.severity) for p in problems}
+    assert found == {
+        ("missing_column", "x2", "error"),
+        ("not_numeric", "x1", "error"),
+        ("unseen_category", "colour", "warning"),
+    }
+    assert all(p.file == "new.csv" for p in problems)
+    assert check_rows(X, served, ["x1", "x2", "colour"], "ok.csv") == []
+
+
+def test_report_sections_show_the_decision_and_the_drifted_columns():
+    promotion = {
+        "challenger_model": "logreg",
+        "registered_model": "ds",
+        "challenger_version": "2",
+        "decision": "kept champion",
+        "champion_before": "1",
+        "champion_after": "1",
+        "reasons": ["improvement -0.0100 is not above promote.margin 0.0"],
+        "metric": "accuracy",
+        "challenger_score": 0.9,
+        "champion_score": 0.91,
+        "improvement": -0.01,
+        "interval": [-0.03, 0.01],
+        "margin": 0.0,
+        "test_rows": 200,
+    }
+    html = promotion_section(promotion)
+    assert "kept champion" in html and "models:/ds/2" in html and "[-0.0300, +0.0100]" in html
+    column = {"kind": "numeric", "psi": 0.5, "flagged": True, "reasons": ["PSI 0.5 >= 0.2"]}
+    drift = {
+        "status": "compared",
+        "flagged": ["x1"],
+        "columns": {"x1": column, "x2": {**column, "flagged": False, "reasons": []}},
+        "batch": "data/external/b/3.csv",
+        "batch_rows": 10,
+        "reference_rows": 50,
+        "action": "warn",
+    }
+    html = drift_section(drift)
+    assert "1 column(s) drifted: x1" in html and html.index(">x1<") < html.index(">x2<")
+    assert "nothing to compare" in drift_section({"status": "single_batch"})

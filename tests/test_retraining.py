@@ -1,0 +1,337 @@
+"""The retraining loop, end to end in the shared project copy: batches arrive in a folder,
+`dvc exp run` re-splits stably, reports drift, registers a challenger and promotes it only
+when it is better; a drifted batch halts retraining; the champion is served over HTTP and
+by batch prediction alike; a rollback is one command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from bakeoff.promote import metric_of, row_outcomes
+from bakeoff.registry import rollback_target
+from pipeline_project import _env, run, stages_run
+
+pytestmark = pytest.mark.slow
+
+NAME = "batches"
+CARD = """\
+name: batches
+source:
+  kind: file
+  path: data/external/batches   # every file in the folder, by name: one batch each
+target: label
+task: classification
+key: [id]
+drop_columns: [id]
+column_types: {}
+"""
+# A short line-up: one classical model, one network, the baseline.
+LINE_UP = ["logreg", "mlp", "dummy"]
+DROPPED = [
+    "knn",
+    "svm",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+    "resnet",
+    "ft_transformer",
+]
+
+
+def make_batch(seed: int, n: int, first_id: int, shift: float = 0.0, new_colour: float = 0.0):
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(shift, 1.0, n)
+    x2 = rng.normal(0.0, 1.0, n)
+    colour = rng.choice(["red", "green", "blue"], size=n, p=[0.5, 0.3, 0.2]).astype(object)
+    colour[rng.random(n) < new_colour] = "purple"
+    logit = 1.5 * x1 - x2 + 0.8 * (colour == "red")
+    label = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    return pd.DataFrame(
+        {
+            "id": np.arange(first_id, first_id + n),
+            "x1": x1.round(4),
+            "x2": x2.round(4),
+            "colour": colour,
+            "label": label,
+        }
+    )
+
+
+def exp_run(project: Path, *extra: str, check: bool = True):
+    dropped = [x for name in DROPPED for x in ("-S", f"~model@models.{name}")]
+    return run(
+        project,
+        "dvc",
+        "exp",
+        "run",
+        "-S",
+        f"data={NAME}",
+        *dropped,
+        "-S",
+        "models.mlp.max_epochs=15",
+        *extra,
+        check=check,
+    )
+
+
+def test_split(project: Path, part: str) -> set[int]:
+    return set(pd.read_parquet(project / f"data/interim/{part}.parquet")["id"])
+
+
+test_split.__test__ = False  # a helper, not a test
+
+
+def client_for(project: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+
+
+def champion(client) -> str:
+    return client.get_model_version_by_alias(NAME, "champion").version
+
+
+def predict_cli(project: Path, model: str, rows: Path, out: Path, check=True):
+    return run(
+        project,
+        sys.executable,
+        "-m",
+        "bakeoff.predict",
+        "--model",
+        model,
+        "--input",
+        str(rows),
+        "--output",
+        str(out),
+        "--name",
+        NAME,
+        "--keep",
+        "id",
+        check=check,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def served_predictions(project: Path, uri: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """Start `mlflow models serve` on 127.0.0.1, send the rows, stop it."""
+    port = free_port()
+    env = {**_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            uri,
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        body = json.dumps({"dataframe_split": rows.to_dict(orient="split")}).encode()
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return pd.DataFrame(json.loads(response.read())["predictions"])
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(server.stdout.read().decode()[-3000:]) from None
+                time.sleep(1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def assert_same_predictions(served: pd.DataFrame, batch: pd.DataFrame) -> None:
+    assert list(served["prediction"].astype(str)) == list(batch["prediction"].astype(str))
+    proba = [c for c in batch.columns if c.startswith("proba_")]
+    np.testing.assert_allclose(
+        served[proba].to_numpy(float), batch[proba].to_numpy(float), rtol=1e-6
+    )
+
+
+def test_new_batches_drift_promotion_serving_and_rollback(restored, tmp_path):
+    project = restored
+    (project / "conf/data/batches.yaml").write_text(CARD)
+    folder = project / "data/external/batches"
+    folder.mkdir(parents=True)
+    client = client_for(project)
+    try:
+        _loop(project, folder, client, tmp_path)
+    finally:
+        shutil.rmtree(folder)  # the breast_cancer pipeline depends on data/external
+
+
+def _loop(project: Path, folder: Path, client, tmp_path: Path) -> None:
+    # 1. The first batch: v1 becomes champion.
+    make_batch(1, 700, 0).to_csv(folder / "2026-01.csv", index=False)
+    exp_run(project, "-S", "promote.margin=0.005")
+    promotion = json.loads((project / "reports/promotion.json").read_text())
+    assert promotion["challenger_version"] == "1" and promotion["decision"] == "promoted"
+    assert promotion["reasons"] == ["first model: there was no champion"]
+    assert champion(client) == "1"
+    assert json.loads((project / "reports/drift.json").read_text())["status"] == "single_batch"
+    first = {part: test_split(project, part) for part in ("train", "val", "test")}
+    new_rows = make_batch(9, 50, 10_000)
+    rows_csv = tmp_path / "rows.csv"
+    new_rows.drop(columns=["label"]).to_csv(rows_csv, index=False)
+    predict_cli(project, "champion", rows_csv, tmp_path / "v1.csv")
+    v1 = pd.read_csv(tmp_path / "v1.csv")
+    assert list(v1["id"]) == list(new_rows["id"])
+    direct = mlflow.pyfunc.load_model(f"models:/{NAME}/1").predict(new_rows.drop(columns="label"))
+    assert_same_predictions(v1, direct)
+
+    # 2. A second batch from the same distribution: only data-dependent stages re-run, rows
+    # keep their parts, nothing drifts, and v2 is promoted only if it beats v1 by the margin.
+    make_batch(2, 700, 1000).to_csv(folder / "2026-02.csv", index=False)
+    result = exp_run(project, "-S", "promote.margin=0.005")
+    assert "config" not in stages_run(result.stdout)
+    assert "ingest" in stages_run(result.stdout)
+    for part, ids in first.items():
+        assert ids <= test_split(project, part), part
+    drift = json.loads((project / "reports/drift.json").read_text())
+    assert drift["status"] == "compared" and drift["flagged"] == [], drift["flagged"]
+    assert drift["batch"].endswith("2026-02.csv") and drift["batch_rows"] == 700
+    assert drift["reference_rows"] == len(first["train"])
+    promotion = json.loads((project / "reports/promotion.json").read_text())
+    assert promotion["challenger_version"] == "2" and promotion["champion_before"] == "1"
+    test = pd.read_parquet(project / "data/interim/test.parquet")
+    X, y = test.drop(columns="label"), test["label"]
+    scores = {
+        v: float(
+            metric_of(
+                "classification",
+                row_outcomes(
+                    "classification", y, mlflow.pyfunc.load_model(f"models:/{NAME}/{v}").predict(X)
+                ),
+            )
+        )
+        for v in ("1", "2")
+    }
+    assert promotion["champion_score"] == pytest.approx(scores["1"])
+    assert promotion["challenger_score"] == pytest.approx(scores["2"])
+    better = scores["2"] - scores["1"] > 0.005
+    assert promotion["decision"] == ("promoted" if better else "kept champion")
+    assert champion(client) == ("2" if better else "1")
+    assert client.get_model_version(NAME, "2").tags["bakeoff.decision"] == promotion["decision"]
+    assert client.get_model_version_by_alias(NAME, "challenger").version == "2"
+    report = (project / f"reports/{NAME}/report.html").read_text()
+    assert promotion["decision"] in report and "No column drifted" in report
+
+    # 3. A drifted batch with drift.action=stop: the pipeline halts before training.
+    make_batch(3, 500, 2000, shift=1.5, new_colour=0.3).to_csv(folder / "2026-03.csv", index=False)
+    result = exp_run(project, "-S", "drift.action=stop", check=False)
+    assert result.returncode != 0
+    assert (
+        "x1" in result.stderr + result.stdout
+        and "drift.action=warn" in result.stderr + result.stdout
+    )
+    drift = json.loads((project / "reports/drift.json").read_text())
+    assert set(drift["flagged"]) == {"x1", "colour"}, drift["columns"]
+    assert drift["columns"]["x1"]["psi"] > 0.2 and drift["columns"]["colour"]["unseen_share"] > 0.2
+    assert len(client.search_model_versions(f"name='{NAME}'")) == 2  # no new challenger
+    (folder / "2026-03.csv").unlink()
+
+    # 4. The champion over HTTP equals batch prediction; then a champion of the other
+    # family (registered by hand from this run's contestants) likewise.
+    current = champion(client)
+    family = client.get_model_version(NAME, current).tags["bakeoff.family"]
+    predict_cli(project, "champion", rows_csv, tmp_path / "batch.csv")
+    features = new_rows.drop(columns="label")
+    served = served_predictions(project, f"models:/{NAME}@champion", features)
+    assert_same_predictions(served, pd.read_csv(tmp_path / "batch.csv"))
+    other = "logreg" if family == "deep" else "mlp"
+    run_id = json.loads((project / f"data/models/{other}/train.json").read_text())["run_id"]
+    version = mlflow.register_model(f"runs:/{run_id}/model", NAME).version
+    run(
+        project,
+        sys.executable,
+        "-m",
+        "bakeoff.registry",
+        "promote",
+        "--name",
+        NAME,
+        "--version",
+        str(version),
+        "--reason",
+        f"try the {other}",
+    )
+    assert champion(client) == str(version)
+    predict_cli(project, "champion", rows_csv, tmp_path / "other.csv")
+    served = served_predictions(project, f"models:/{NAME}@champion", features)
+    assert_same_predictions(served, pd.read_csv(tmp_path / "other.csv"))
+
+    # 5. Rollback: one command, back to the champion before, with the reason recorded.
+    result = run(
+        project,
+        sys.executable,
+        "-m",
+        "bakeoff.registry",
+        "rollback",
+        "--name",
+        NAME,
+        "--reason",
+        "the other family was a trial",
+    )
+    assert champion(client) == current
+    restored_version = client.get_model_version(NAME, current)
+    assert restored_version.tags["bakeoff.rollback_reason"] == "the other family was a trial"
+    history = json.loads(client.get_registered_model(NAME).tags["bakeoff.champion_history"])
+    assert [e["action"] for e in history][-2:] == ["manual", "rollback"]
+    status = run(project, sys.executable, "-m", "bakeoff.registry", "status", "--name", NAME)
+    assert "rollback" in status.stdout and "champion" in status.stdout
+
+    # 6. Bad input: a missing column is an error naming the file and column; an unseen
+    # category is a warning, and the rows are still predicted.
+    bad = features.drop(columns="x2").assign(colour="purple")
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    result = predict_cli(project, "champion", tmp_path / "bad.csv", tmp_path / "x.csv", check=False)
+    assert result.returncode == 1 and "'x2'" in result.stderr and "bad.csv" in result.stderr
+    assert not (tmp_path / "x.csv").exists()
+    features.assign(colour="purple").to_csv(tmp_path / "unseen.csv", index=False)
+    result = predict_cli(project, "champion", tmp_path / "unseen.csv", tmp_path / "u.csv")
+    assert "unseen_category" in result.stderr and "'colour'" in result.stderr
+    assert len(pd.read_csv(tmp_path / "u.csv")) == len(features)
+
+
+def test_rollback_target_is_the_champion_before_the_current_one():
+    events = [
+        {"version": "1", "previous": None},
+        {"version": "2", "previous": "1"},
+        {"version": "3", "previous": "2"},
+    ]
+    assert rollback_target(events, "3") == "2"
+    assert rollback_target(events, "1") is None
+    assert rollback_target([], "1") is None
