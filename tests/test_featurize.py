@@ -23,3 +23,11 @@ def test_errors_name_the_problem(mixed_frame):
         apply_steps(mixed_frame, [{"explode": []}], "target")
     with pytest.raises(ValueError, match="target"):
         apply_steps(mixed_frame, [{"drop_columns": ["target"]}], "target")
+
+
+def test_the_row_key_is_dropped_before_models_and_may_be_absent(mixed_frame):
+    keyed = mixed_frame.assign(row_id=range(len(mixed_frame)))
+    steps = [{"drop_row_key": ["row_id"]}, {"drop_columns": ["empty"]}]
+    out = apply_steps(keyed, steps, "target")
+    assert "row_id" not in out and "empty" not in out
+    assert list(apply_steps(mixed_frame, steps, "target").columns) == list(out.columns)

@@ -160,12 +160,6 @@ def test_wrong_delimiter(tmp_path):
     assert "data.source.sep: ';'" in problem.message
 
 
-def test_folder_as_path(tmp_path):
-    (tmp_path / "folder.csv").mkdir()
-    problem = file_error(tmp_path, "folder.csv", "file_unreadable")
-    assert "folder" in problem.message
-
-
 def test_garbage_as_parquet(tmp_path):
     (tmp_path / "t.parquet").write_bytes(b"this is not parquet\x00\xff" * 4)
     problem = file_error(tmp_path, "t.parquet", "file_unreadable")
@@ -416,3 +410,39 @@ def test_unknown_kind(tmp_path):
     with pytest.raises(ValueError, match="'s3'") as error:
         read(tmp_path, {"kind": "s3", "path": "bucket/t.csv"})
     assert all(kind in str(error.value) for kind in ("sklearn", "file", "url", "openml"))
+
+
+def test_a_folder_of_batches_is_read_in_name_order_and_recorded(tmp_path):
+    folder = tmp_path / "batches"
+    folder.mkdir()
+    (folder / "2026-02.csv").write_text("x,colour,y\n9.5,green,1\n")
+    (folder / "2026-01.csv").write_text(CSV_TEXT)
+    (folder / ".DS_Store").write_text("ignored")
+    frame = read_file(tmp_path, "batches")
+    assert list(frame["x"]) == [1.5, 2.5, 9.5]
+    assert frame.attrs["batches"] == [
+        {"file": "batches/2026-01.csv", "rows": 2},
+        {"file": "batches/2026-02.csv", "rows": 1},
+    ]
+    # A glob and an explicit list name the same batches.
+    assert read_file(tmp_path, "batches/*.csv").attrs["batches"] == frame.attrs["batches"]
+    listed = read_file(tmp_path, ["batches/2026-01.csv", "batches/2026-02.csv"])
+    assert listed.equals(frame)
+
+
+def test_a_batch_with_other_columns_is_named(tmp_path):
+    folder = tmp_path / "batches"
+    folder.mkdir()
+    (folder / "a.csv").write_text(CSV_TEXT)
+    (folder / "b.csv").write_text("x,color,y\n1,red,0\n")
+    with pytest.raises(DataError) as error:
+        read_file(tmp_path, "batches")
+    problem = single_problem(error, "batch_columns", folder / "b.csv")
+    assert "missing ['colour'], unexpected ['color']" in problem.message
+
+
+def test_an_empty_batch_folder_is_an_error(tmp_path):
+    (tmp_path / "batches").mkdir()
+    with pytest.raises(DataError) as error:
+        read_file(tmp_path, "batches")
+    single_problem(error, "file_missing", tmp_path / "batches")

@@ -169,10 +169,14 @@ def drift_report(
     n = min(int(batches[-1]["rows"]), len(raw))
     batch = raw.iloc[len(raw) - n :]
     reference = reference_rows(raw, train, n, key)
+    # The row key (an ID, a date) identifies rows; new batches bring new values by design.
     features = {
         c: kind
         for c, kind in card.get("features", {}).items()
-        if c != card.get("target") and c in raw.columns and c in train.columns
+        if c != card.get("target")
+        and c not in (key or [])
+        and c in raw.columns
+        and c in train.columns
     }
     compared = len(batches) > 1 and len(reference) > 0
     columns = {

@@ -41,9 +41,16 @@ def keep_columns(frame: pd.DataFrame, columns: list[str], target: str) -> pd.Dat
     return frame[keep]
 
 
+def drop_row_key(frame: pd.DataFrame, columns: list[str], target: str) -> pd.DataFrame:
+    """The row key (data.key) identifies rows, it is not a feature; rows sent to a saved
+    model may carry it or not."""
+    return frame.drop(columns=[c for c in columns if c in frame.columns and c != target])
+
+
 STEPS: dict[str, Callable[[pd.DataFrame, Any, str], pd.DataFrame]] = {
     "drop_columns": drop_columns,
     "keep_columns": keep_columns,
+    "drop_row_key": drop_row_key,
 }
 
 
@@ -69,11 +76,11 @@ def main() -> None:
     params = load_params()
     target = read_json(DATA_CARD)["target"]
     for name in SPLITS:
-        frame = apply_steps(pd.read_parquet(split_path(name)), params.featurize_steps, target)
+        frame = apply_steps(pd.read_parquet(split_path(name)), params.model_steps, target)
         write_parquet(features_path(name), frame)
     log.info(
         "featurized with %d step(s): %d feature columns",
-        len(params.featurize_steps),
+        len(params.model_steps),
         frame.shape[1] - 1,
     )
 

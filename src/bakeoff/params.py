@@ -95,6 +95,12 @@ class Params:
     # contestant -> how its config was tuned ({sweep, budget, val score}); absent: defaults
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    @property
+    def model_steps(self) -> list[dict[str, Any]]:
+        """What every model applies to raw rows: the row key dropped, then featurize.steps."""
+        key = [{"drop_row_key": list(self.data.key)}] if self.data.key else []
+        return key + self.featurize_steps
+
 
 def params_from_mapping(raw: dict[str, Any]) -> Params:
     """Typed parameters from the composed configuration (params.yaml or a Hydra config)."""

@@ -40,5 +40,5 @@ def prepared_splits(params: Params, root: Path) -> tuple[dict[str, pd.DataFrame]
         key=params.data.key,
     )
     return {
-        name: apply_steps(part, params.featurize_steps, target) for name, part in parts.items()
+        name: apply_steps(part, params.model_steps, target) for name, part in parts.items()
     }, card

@@ -206,9 +206,10 @@ def train_and_log(
             {"fit_seconds": fit_seconds, **{f"validation/{k}": v for k, v in val_scores.items()}}
         )
 
-        served = ServedModel(model=model, steps=params.featurize_steps, target=target)
-        # The input example is raw rows as ingested, which is what the model must accept.
-        example = pd.read_parquet(split_path("train")).head(5)
+        served = ServedModel(model=model, steps=params.model_steps, target=target)
+        # The input example is raw rows as ingested, which is what the model must accept
+        # (the row key aside: a model does not need it).
+        example = pd.read_parquet(split_path("train")).head(5).drop(columns=params.data.key)
         save_served_model(served, out / "model", example, Path(tmp))
         mlflow.log_artifacts(str(out / "model"), artifact_path="model")
         info = {
