@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "status":
         lines = [versions_table(client, name), ""]
         lines += [
-            f"{e['at']}  {e['action']:<9} v{e['version']} (was v{e['previous']}): {e['reason']}"
+            f"{e['at']}  {e['action']:<9} v{e['version']} "
+            f"({'was v' + e['previous'] if e['previous'] else 'first champion'}): {e['reason']}"
             for e in history(client, name)
         ]
         sys.stdout.write("\n".join(lines) + "\n")
