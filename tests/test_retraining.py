@@ -68,11 +68,8 @@ def exp_run(project: Path, *extra: str, check: bool = True):
     return run(project, "dvc", "exp", "run", "-S", f"data={NAME}", *DROPPED, *extra, check=check)
 
 
-def test_split(project: Path, part: str) -> set[int]:
+def split_ids(project: Path, part: str) -> set[int]:
     return set(pd.read_parquet(project / f"data/interim/{part}.parquet")["id"])
-
-
-test_split.__test__ = False  # a helper, not a test
 
 
 def client_for(project: Path) -> mlflow.MlflowClient:
@@ -190,7 +187,7 @@ def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
     assert promotion["reasons"] == ["first model: there was no champion"]
     assert champion(client) == "1"
     assert json.loads((project / "reports/drift.json").read_text())["status"] == "single_batch"
-    first = {part: test_split(project, part) for part in ("train", "val", "test")}
+    first = {part: split_ids(project, part) for part in ("train", "val", "test")}
     new_rows = make_batch(9, 50, 10_000)
     rows_csv = tmp_path / "rows.csv"
     new_rows.drop(columns=["label"]).to_csv(rows_csv, index=False)
@@ -207,7 +204,7 @@ def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
     assert "config" not in stages_run(result.stdout)
     assert "ingest" in stages_run(result.stdout)
     for part, ids in first.items():
-        assert ids <= test_split(project, part), part
+        assert ids <= split_ids(project, part), part
     drift = json.loads((project / "reports/drift.json").read_text())
     assert drift["status"] == "compared" and drift["flagged"] == [], drift["flagged"]
     assert drift["batch"].endswith("2026-02.csv") and drift["batch_rows"] == 700

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bakeoff import plots, setup_logging
+from bakeoff import setup_logging
 from bakeoff.io import read_json, write_json, write_text
 from bakeoff.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC
 from bakeoff.params import load_params
@@ -69,6 +69,22 @@ def failed_markdown(failed: dict[str, dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verdict(summary: dict[str, Any]) -> str:
+    """One sentence: the winner, and how far the best classical and deep models are apart."""
+    metric = summary["metric"]
+    text = f"Best model: **{summary['best_model']}** (test {metric})."
+    if "classical_advantage" in summary:
+        advantage = summary["classical_advantage"]
+        leader, other = (
+            (summary["best_classical"], summary["best_deep"])
+            if advantage >= 0
+            else (summary["best_deep"], summary["best_classical"])
+        )
+        text += f" Best classical: {summary['best_classical']}; best deep: {summary['best_deep']};"
+        text += f" {leader} leads {other} by {abs(advantage):.4f} {metric} (single test split, no interval)."
+    return text
+
+
 def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     task = summary["task"]
     columns = ["rank", "model", "family", *COLUMNS[task], *COST_COLUMNS, "tuning"]
@@ -84,20 +100,7 @@ def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) 
             for c in columns
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    metric = summary["metric"]
-    verdict = f"Best model: **{summary['best_model']}** (test {metric})."
-    if "classical_advantage" in summary:
-        advantage = summary["classical_advantage"]
-        leader, other = (
-            (summary["best_classical"], summary["best_deep"])
-            if advantage >= 0
-            else (summary["best_deep"], summary["best_classical"])
-        )
-        verdict += (
-            f" Best classical: {summary['best_classical']}; best deep: {summary['best_deep']};"
-        )
-        verdict += f" {leader} leads {other} by {abs(advantage):.4f} {metric} (single test split, no interval)."
-    return "\n".join([verdict, "", *lines, ""])
+    return "\n".join([verdict(summary), "", *lines, ""])
 
 
 def log_pipeline_run(
@@ -183,6 +186,8 @@ def main() -> None:
     write_json(LEADERBOARD_JSON, board)
     markdown = leaderboard_markdown(ranked, summary) + failed_markdown(failed)
     write_text(LEADERBOARD_MD, markdown)
+    from bakeoff import plots  # matplotlib: only when plotting, not for `report`'s imports
+
     plots.comparison_plot(ranked, summary["metric"], COMPARISON_PLOT)
     parent = log_pipeline_run(params.data.name, ranked, summary, params.tracking_uri, card, failed)
     # For the stages after this one (promote, report), which add to the same run.

@@ -23,14 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from bakeoff import setup_logging
-from bakeoff.columns import convert
 from bakeoff.io import write_atomic
 from bakeoff.problems import DataError, Problem, errors
 from bakeoff.sources import read_table
 
 log = logging.getLogger(__name__)
 ALIAS = re.compile(r"^[A-Za-z][\w-]*$")
-MAX_EXAMPLES = 5
 
 
 def model_uri(model: str, name: str) -> str:
@@ -43,8 +41,8 @@ def model_uri(model: str, name: str) -> str:
 
 
 def check_rows(frame: pd.DataFrame, served, required: list[str], file: str) -> list[Problem]:
-    """Every problem with the input at once: missing columns and unconvertible values
-    (errors), categories training never saw (warnings)."""
+    """Every problem with the input at once: the raw columns the saved model's signature
+    names (featurize steps may need more than the model does), then the model's own rules."""
     problems = [
         Problem(
             "missing_column",
@@ -55,40 +53,8 @@ def check_rows(frame: pd.DataFrame, served, required: list[str], file: str) -> l
         for name in required
         if name not in frame.columns
     ]
-    model = served.model
-    for name, kind in model.column_kinds_.items():
-        if name not in frame.columns:
-            continue
-        converted, bad = convert(frame[name], kind)
-        if bad.any():
-            problems.append(
-                Problem(
-                    f"not_{kind}",
-                    f"{int(bad.sum())} value(s) are not {kind}, as in training",
-                    file=file,
-                    column=name,
-                    examples=[
-                        {"row": int(i), "value": v}
-                        for i, v in frame.loc[bad, name].head(MAX_EXAMPLES).items()
-                    ],
-                )
-            )
-        elif kind == "categorical":
-            unseen = converted.notna() & ~converted.isin(model.categories_[name])
-            if unseen.any():
-                counts = converted[unseen].value_counts().head(MAX_EXAMPLES)
-                problems.append(
-                    Problem(
-                        "unseen_category",
-                        f"{int(unseen.sum())} value(s) in categories never seen in training; "
-                        "they are encoded as unknown",
-                        file=file,
-                        column=name,
-                        severity="warning",
-                        examples=[{"value": k, "rows": int(v)} for k, v in counts.items()],
-                    )
-                )
-    return problems
+    named = {p.column for p in problems}
+    return problems + [p for p in served.model.input_problems(frame, file) if p.column not in named]
 
 
 def predict_rows(pyfunc_model, frame: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list]:

@@ -13,8 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from bakeoff import setup_logging
-from bakeoff.compare import COLUMNS, COST_COLUMNS
+from bakeoff import compare, setup_logging
 from bakeoff.io import read_json, write_text
 from bakeoff.params import load_params
 from bakeoff.paths import (
@@ -22,7 +21,6 @@ from bakeoff.paths import (
     DATA_CARD,
     DRIFT_REPORT,
     LEADERBOARD_JSON,
-    LEADERBOARD_MD,
     PROMOTION_REPORT,
     report_path,
 )
@@ -58,7 +56,7 @@ def image(path: Path, alt: str) -> str:
 
 
 def leaderboard_section(board: dict[str, Any], task: str) -> str:
-    columns = [*COLUMNS[task], *COST_COLUMNS]
+    columns = [*compare.COLUMNS[task], *compare.COST_COLUMNS]
     rows = [
         [name, row["family"], *(row.get(c) for c in columns), row.get("tuning", "defaults")]
         for name, row in sorted(board["models"].items(), key=lambda kv: kv[1]["rank"])
@@ -113,7 +111,7 @@ def drift_section(drift: dict[str, Any]) -> str:
     if drift["status"] != "compared":
         return "<p>One batch so far: nothing to compare with.</p>"
     flagged = drift["flagged"]
-    verdict = (
+    summary = (
         f"<p class='flag'>{len(flagged)} column(s) drifted: {html.escape(', '.join(flagged))}</p>"
         if flagged
         else "<p class='ok'>No column drifted beyond the thresholds.</p>"
@@ -135,7 +133,7 @@ def drift_section(drift: dict[str, Any]) -> str:
         f"<p>Newest batch <code>{html.escape(drift['batch'])}</code> ({drift['batch_rows']} rows) "
         f"against {drift['reference_rows']} training rows from earlier batches; action on "
         f"drift: <b>{html.escape(drift['action'])}</b>.</p>"
-        + verdict
+        + summary
         + table(
             [
                 "column",
@@ -184,12 +182,11 @@ def render(
     card: dict,
     drift: dict,
     promotion: dict,
-    verdict: str,
     plot: Path,
     commit: str,
 ) -> str:
     sections = [
-        ("Verdict", f"<p>{html.escape(verdict)}</p>"),
+        ("Verdict", f"<p>{html.escape(compare.verdict(board).replace('**', ''))}</p>"),
         ("Leaderboard (test split)", leaderboard_section(board, card["task"])),
         ("Comparison", image(plot, f"test {board['metric']} per model")),
         ("Registry", promotion_section(promotion)),
@@ -222,7 +219,6 @@ def main() -> None:
         card=read_json(DATA_CARD),
         drift=read_json(DRIFT_REPORT),
         promotion=read_json(PROMOTION_REPORT),
-        verdict=LEADERBOARD_MD.read_text(encoding="utf-8").split("\n", 1)[0].replace("**", ""),
         plot=COMPARISON_PLOT,
         commit=git_commit(),
     )

@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.utils import ClassifierTags, RegressorTags
 
 from bakeoff.columns import convert
+from bakeoff.problems import Problem
 
 FAMILIES = ("classical", "deep")
 MAX_UNSEEN_EXAMPLES = 5
@@ -104,8 +105,12 @@ class TabularModel:
                 self._warn_unseen(name, converted)
         return pd.DataFrame(out, index=X.index)
 
+    def _unseen(self, name: str, column: pd.Series) -> pd.Series:
+        """Mask of a categorical column's values that training never saw."""
+        return column.notna() & ~column.isin(self.categories_[name])
+
     def _warn_unseen(self, name: str, column: pd.Series) -> None:
-        unseen = column.notna() & ~column.isin(self.categories_[name])
+        unseen = self._unseen(name, column)
         if unseen.any():
             examples = sorted(set(column[unseen]))[:MAX_UNSEEN_EXAMPLES]
             warnings.warn(
@@ -114,6 +119,50 @@ class TabularModel:
                 UnseenCategoryWarning,
                 stacklevel=4,
             )
+
+    def input_problems(self, X: pd.DataFrame, file: str | None = None) -> list[Problem]:
+        """Everything wrong with input rows at once, where `predict` stops at the first:
+        missing columns and values not of the training kind (errors), categories training
+        never saw (warnings: they are encoded as unknown)."""
+        problems = [
+            Problem(
+                "missing_column",
+                "the model was trained on it; the input lacks it",
+                file=file,
+                column=name,
+            )
+            for name in self.feature_columns_
+            if name not in X.columns
+        ]
+        for name, kind in self.column_kinds_.items():
+            if name not in X.columns:
+                continue
+            converted, bad = convert(X[name], kind)
+            if bad.any():
+                examples = X.loc[bad, name].head(MAX_UNSEEN_EXAMPLES)
+                problems.append(
+                    Problem(
+                        f"not_{kind}",
+                        f"{int(bad.sum())} value(s) are not {kind}, as in training",
+                        file=file,
+                        column=name,
+                        examples=[{"row": int(i), "value": v} for i, v in examples.items()],
+                    )
+                )
+            elif kind == "categorical" and (unseen := self._unseen(name, converted)).any():
+                counts = converted[unseen].value_counts().head(MAX_UNSEEN_EXAMPLES)
+                problems.append(
+                    Problem(
+                        "unseen_category",
+                        f"{int(unseen.sum())} value(s) in categories never seen in training; "
+                        "they are encoded as unknown",
+                        severity="warning",
+                        file=file,
+                        column=name,
+                        examples=[{"value": k, "rows": int(v)} for k, v in counts.items()],
+                    )
+                )
+        return problems
 
     def _transform(self, X: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_columns_ if c not in X.columns]
