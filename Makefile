@@ -8,7 +8,8 @@ PORT   ?= 5000
 # `make server`: the team's tracking server (README, "Team setup")
 BACKEND_STORE_URI     ?= postgresql+psycopg2://mlflow@127.0.0.1:5432/mlflow
 ARTIFACTS_DESTINATION ?= file://$(CURDIR)/mlserver-artifacts
-TRIALS ?= 20
+# `make tune TRIALS=40`; empty: conf/sweep.yaml's budget.trials
+TRIALS ?=
 JOBS   ?= 2
 
 # Stage commands call `python`: make it the project's interpreter.
@@ -53,7 +54,7 @@ server: setup  ## shared MLflow tracking server: PostgreSQL backend store, proxi
 		--artifacts-destination $(ARTIFACTS_DESTINATION) --host 127.0.0.1 --port $(PORT)
 
 tune: setup  ## Optuna-tune every contestant with the same budget (TRIALS, JOBS)
-	$(BIN)/python -m bakeoff.tune all --trials $(TRIALS) --jobs $(JOBS)
+	$(BIN)/python -m bakeoff.tune all $(if $(TRIALS),--trials $(TRIALS)) --jobs $(JOBS)
 
 bench: setup  ## categorical_encoding needs data/external/{adult.data,california_housing.csv}
 	$(BIN)/python benchmarks/lightning_overhead.py

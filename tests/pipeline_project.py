@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import mlflow
 import pytest
 import yaml
 
@@ -83,6 +82,8 @@ def mlp_settings(project: Path, **changes) -> Iterator[Callable[[], list]]:
     """params.yaml with models.mlp changed, for a direct `python -m bakeoff.train mlp`;
     yields a function listing the MLflow runs created since. Restores params.yaml and the
     pipeline's mlp model afterwards."""
+    import mlflow  # here, not at import: conftest imports this module for every test run
+
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("breast_cancer").experiment_id
     seen = {r.info.run_id for r in client.search_runs([experiment])}
@@ -145,6 +146,7 @@ def restored(project) -> Iterator[Path]:
     yield project
     snapshot = project.parent / "snapshot"
     run(project, "git", "checkout", "--", "conf")
+    run(project, "git", "clean", "-fdq", "--", "conf")  # cards a test added
     shutil.rmtree(project / "reports")
     shutil.copytree(snapshot / "reports", project / "reports")
     for name in SNAPSHOT_FILES:

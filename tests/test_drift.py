@@ -10,7 +10,7 @@ import yaml
 from bakeoff import drift
 from bakeoff.io import write_json, write_parquet
 from bakeoff.params import DriftConfig
-from bakeoff.paths import DATA_CARD, DRIFT_REPORT, DRIFT_SUMMARY, RAW_CARD, RAW_DATASET, split_path
+from bakeoff.paths import DATA_CARD, DRIFT_REPORT, DRIFT_SUMMARY, RAW_DATASET, split_path
 from conftest import PROJECT_ROOT
 
 CONFIG = DriftConfig()
@@ -150,8 +150,7 @@ def stage(tmp_path, monkeypatch, action: str, shift: float):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(base))
     raw, listed = batches(batch_frame(600, 0), batch_frame(400, 1, shift=shift))
     write_parquet(RAW_DATASET, raw)
-    write_json(RAW_CARD, {"dataset": "t", "batches": listed})
-    write_json(DATA_CARD, CARD)
+    write_json(DATA_CARD, {**CARD, "batches": listed})  # validate keeps ingest's batches
     write_parquet(split_path("train"), pd.concat([raw.iloc[:480], raw.iloc[600:920]]))
     return drift.main
 

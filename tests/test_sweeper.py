@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 import bakeoff.sweep  # registers the bakeoff.direction resolver
 from bakeoff.io import write_json
@@ -98,6 +98,7 @@ def test_optuna_sweeper_composes_with_the_models_space_and_starts_from_its_defau
     assert sweeper.direction == "minimize"
     # Hydra's plugin discovery loads the module afresh: compare the class by name.
     assert type(sweeper).__qualname__ == OptunaSweeper.__qualname__
+    assert type(sweeper).__module__ == OptunaSweeper.__module__
     assert (sweeper.n_trials, sweeper.n_jobs, sweeper.timeout) == (7, 1, None)
     assert isinstance(sweeper.sampler_config, optuna.samplers.TPESampler)
     sweeper.config = cfg
@@ -114,13 +115,36 @@ def test_optuna_sweeper_composes_with_the_models_space_and_starts_from_its_defau
     }
 
 
-def test_joblib_is_the_local_launcher_with_n_jobs(sweep_config):
-    cfg = sweep_config("hydra.launcher.n_jobs=4")
-    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
-    assert cfg.hydra.launcher.n_jobs == 4
+@pytest.mark.parametrize(
+    ("launcher", "batch"),
+    [(["hydra.launcher.n_jobs=4"], 4), (["hydra/launcher=slurm"], 16), ([], 1)],
+)
+def test_optuna_asks_as_many_trials_per_batch_as_the_launcher_runs_at_once(
+    sweep_config, launcher, batch
+):
+    cfg = sweep_config("hydra/sweeper=optuna", *launcher)
+    assert cfg.hydra.sweeper.n_jobs == batch  # joblib's n_jobs, SLURM's array_parallelism
     assert (
         OmegaConf.select(cfg, "hydra.callbacks.tracking._target_") == "bakeoff.sweep.SweepTracking"
     )
+
+
+def test_the_parent_run_records_what_the_sweeper_searches(sweep_config, workspace):
+    workspace("classification")
+    cfg = sweep_config("hydra/sweeper=optuna", "model=mlp", "model.lr=0.01")
+    space = bakeoff.sweep.sweeps(cfg)
+    # The command line fixes lr: the sweeper does not search it, so neither does the record.
+    assert set(space) == {"model.hidden_sizes", "model.dropout", "model.weight_decay"}
+    assert bakeoff.sweep.budget_text(cfg, space) == "optuna, 20 trials"
+    cfg = sweep_config("model=logreg")  # compose refuses sweeps; a multirun records them so
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["model=logreg", "model.C=0.1,1,10", "seed=1,2"]
+    space = bakeoff.sweep.sweeps(cfg)
+    assert {k: bakeoff.sweep.as_written(o) for k, o in space.items()} == {
+        "model.C": "0.1,1,10",
+        "seed": "1,2",
+    }
+    assert bakeoff.sweep.budget_text(cfg, space) == "grid, 6 trials"
 
 
 def test_slurm_launcher_config_composes_and_instantiates(sweep_config):

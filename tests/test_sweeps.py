@@ -116,7 +116,6 @@ def test_four_parallel_jobs_on_a_fresh_store_all_finish(project, tmp_path):
     parent, children = sweep_runs(client, "fresh-store")
     assert parent.info.status == "FINISHED"
     assert [c.info.status for c in children] == ["FINISHED"] * 4
-    assert len({c.data.tags["mlflow.source.git.commit"] for c in children}) == 1
     for child in children:
         assert "validation/accuracy" in child.data.metrics
         assert "MLmodel" in {

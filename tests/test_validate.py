@@ -222,3 +222,11 @@ def test_image_pixels_are_never_dropped(tmp_path):
     card["image"] = {"shape": [1, 1, 1]}
     out, card, problems = validate_stage.validate(frame, card, params)
     assert "pixel_0" in out and "pixel_0" in card["features"] and problems == []
+
+
+def test_row_key_must_exist_and_the_card_keeps_ingests_batches(tmp_path):
+    _, _, problems = check(tmp_path, table(), target="label", key=["order_id"])
+    assert ("configured_column_missing", "order_id") in rules(problems)
+    _, card, problems = check(tmp_path, table(), target="label", key=["a"])
+    assert errors(problems) == []
+    assert card["batches"] == [{"file": "t.csv", "rows": 40}]

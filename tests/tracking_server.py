@@ -1,8 +1,6 @@
 """Fixtures for tests that need a real MLflow tracking server backed by a real PostgreSQL.
 
-Import them into a test module (this is a helper module, not a conftest)::
-
-    from tracking_server import mlflow_server, postgres_url  # noqa: F401
+conftest.py re-exports them, so any test can ask for them by name.
 
 * ``postgres_url`` initdb's a throw-away cluster in a fresh temporary directory, starts it on
   a free port bound to 127.0.0.1 only (its unix socket lives in that directory too), creates
@@ -13,9 +11,9 @@ Import them into a test module (this is a helper module, not a conftest)::
   directory, and yields ``MlflowServer(uri, artifacts, log)``.
 
 Both are module-scoped; each is torn down (server stopped, directories deleted) after the
-module's last test. When PostgreSQL's server binaries or psycopg2 are missing, or a server
+module's last test. When PostgreSQL's server binaries or psycopg2 are missing, or PostgreSQL
 will not start, the tests that use them are skipped with the reason (install hints and the
-server's own output included). Set ``BAKEOFF_REQUIRE_TRACKING_SERVER=1`` to make that a
+server's own output included); an ``mlflow server`` that will not start fails them. Set ``BAKEOFF_REQUIRE_TRACKING_SERVER=1`` to make that a
 failure instead, e.g. on a CI machine that is meant to have PostgreSQL.
 
 PostgreSQL refuses to run as root. Under euid 0 the cluster is created and run as the

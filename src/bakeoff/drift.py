@@ -22,7 +22,7 @@ from bakeoff import setup_logging
 from bakeoff.columns import as_categories, as_numbers
 from bakeoff.io import read_json, write_json, write_text
 from bakeoff.params import DriftConfig, load_params
-from bakeoff.paths import DATA_CARD, DRIFT_REPORT, DRIFT_SUMMARY, RAW_CARD, RAW_DATASET, split_path
+from bakeoff.paths import DATA_CARD, DRIFT_REPORT, DRIFT_SUMMARY, RAW_DATASET, split_path
 from bakeoff.rows import row_keys
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ def main() -> None:
         raise SystemExit(f"drift.action must be one of {ACTIONS}, got {config.action!r}")
     card = {"dataset": params.data.name, **read_json(DATA_CARD)}
     raw, train = pd.read_parquet(RAW_DATASET), pd.read_parquet(split_path("train"))
-    batches = read_json(RAW_CARD).get("batches") or []
+    batches = card.get("batches") or []
     try:
         report = drift_report(
             raw, train, card=card, batches=batches, config=config, key=params.data.key

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 
+from bakeoff.paths import relative_name
 from bakeoff.problems import MAX_EXAMPLES, DataError, Problem
 
 log = logging.getLogger(__name__)
@@ -118,16 +119,9 @@ def _read_digits(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     return (bunch.data / 16).astype(np.float32), bunch.target
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def _list_folder(path: Path, root: Path) -> tuple[list[Path], list[str], list[Problem]]:
     """Image files under `path/<class>/`, sorted by class then name, with their classes."""
-    where = _relative(path, root)
+    where = relative_name(path, root)
     if not path.is_dir():
         what = "is not a folder" if path.exists() else "does not exist"
         return [], [], [Problem("image_source_missing", f"the image folder {what}", file=where)]
@@ -152,7 +146,7 @@ def _list_folder(path: Path, root: Path) -> tuple[list[Path], list[str], list[Pr
                 Problem(
                     "image_class_empty",
                     f"class folder {class_dir.name!r} holds no {'/'.join(IMAGE_SUFFIXES)} files",
-                    file=_relative(class_dir, root),
+                    file=relative_name(class_dir, root),
                 )
             )
         files += [class_dir / name for name in names]
@@ -202,7 +196,7 @@ def _read_folder(
         Problem(
             "image_undecodable",
             f"Pillow cannot read this image ({failure})",
-            file=_relative(files[i], root),
+            file=relative_name(files[i], root),
         )
         for i, failure in enumerate(failures)
         if failure is not None
@@ -282,7 +276,7 @@ def _bad_images(mask: np.ndarray) -> tuple[int, list[int]]:
 def _read_npz(
     path: Path, shape: tuple[int, int, int], x_key: str, y_key: str, root: Path
 ) -> tuple[np.ndarray, np.ndarray]:
-    where = _relative(path, root)
+    where = relative_name(path, root)
     X, y, problems = _load_npz(path, x_key, y_key, where)
     if problems:
         raise DataError(problems)

@@ -50,6 +50,9 @@ class SplitConfig:
     # batches are added; random: a seeded shuffle (stratified), re-drawn when rows change.
     method: str = "hash"
 
+    def stratified(self, task: str | None) -> bool:
+        return self.method == "random" and self.stratify and task == "classification"
+
 
 @dataclass(frozen=True)
 class EvaluateConfig:

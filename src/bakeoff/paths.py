@@ -28,6 +28,14 @@ def find_project_root(start: Path | None = None) -> Path:
     return workspace
 
 
+def relative_name(path: Path, root: Path) -> str:
+    """`path` as named in cards and messages: relative to the project when inside it."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 EXTERNAL_DATA = Path("data/external")  # user-placed and downloaded source files
 RAW_DATASET = Path("data/raw/dataset.parquet")  # ingest: the source as read, typed
 RAW_CARD = Path("data/raw/data_card.json")
@@ -60,6 +68,8 @@ def evaluation_dir(name: str) -> Path:
 LEADERBOARD_JSON = Path("reports/leaderboard.json")
 LEADERBOARD_MD = Path("reports/leaderboard.md")
 COMPARISON_PLOT = Path("reports/comparison.png")
+SWEEP_RECORD = "sweep_run.json"  # in a sweep's folder: its parent run, for the jobs
+BEST_FILE = "best.yaml"  # in a sweep's folder: the best trial, for `bakeoff.tune apply`
 PROMOTION_REPORT = Path("reports/promotion.json")  # promote: the challenger, the decision
 
 

@@ -41,8 +41,9 @@ def model_uri(model: str, name: str) -> str:
 
 
 def check_rows(frame: pd.DataFrame, served, required: list[str], file: str) -> list[Problem]:
-    """Every problem with the input at once: the raw columns the saved model's signature
-    names (featurize steps may need more than the model does), then the model's own rules."""
+    """Every problem with the input at once: the model's own rules, and raw columns the saved
+    model's signature needs besides its features (featurize steps read them)."""
+    features = set(served.model.feature_columns_)
     problems = [
         Problem(
             "missing_column",
@@ -51,10 +52,9 @@ def check_rows(frame: pd.DataFrame, served, required: list[str], file: str) -> l
             column=name,
         )
         for name in required
-        if name not in frame.columns
+        if name not in frame.columns and name not in features
     ]
-    named = {p.column for p in problems}
-    return problems + [p for p in served.model.input_problems(frame, file) if p.column not in named]
+    return problems + served.model.input_problems(frame, file)
 
 
 def predict_rows(pyfunc_model, frame: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list]:

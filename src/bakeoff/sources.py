@@ -21,7 +21,7 @@ import pandas as pd
 
 from bakeoff.io import write_atomic
 from bakeoff.params import DataConfig
-from bakeoff.paths import EXTERNAL_DATA
+from bakeoff.paths import EXTERNAL_DATA, relative_name
 from bakeoff.problems import DataError, Problem
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def read_file(source: dict[str, Any], target: str, root: Path) -> pd.DataFrame:
     frames = read_batches(files, source) if len(files) > 1 else [_read_one(files[0], source)]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame.attrs["batches"] = [
-        {"file": _relative(path, root), "rows": len(part)}
+        {"file": relative_name(path, root), "rows": len(part)}
         for path, part in zip(files, frames, strict=True)
     ]
     return frame
@@ -246,13 +246,6 @@ def _read_one(path: Path, source: dict[str, Any]) -> pd.DataFrame:
         return read_table(path, source)
     except DataError as exc:  # the download's reason, then "place it there by hand"
         raise DataError([*failed_download, *exc.problems]) from None
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def sha256_of(path: Path) -> str:

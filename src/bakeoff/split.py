@@ -81,7 +81,7 @@ def split_frame(
         raise ValueError(f"split.method must be one of {METHODS}, got {config.method!r}")
     if config.method == "hash":
         return hash_split(frame, key=list(key or []), config=config, seed=seed)
-    stratify = config.stratify and task == "classification"
+    stratify = config.stratified(task)
     if stratify:
         _, problem = classes_too_small(frame[target])
         if problem:

@@ -24,19 +24,17 @@ import hydra
 import pandas as pd
 import yaml
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from bakeoff import metrics
 from bakeoff.io import read_json, write_json, write_text
 from bakeoff.params import params_from_mapping, read_params_file
-from bakeoff.paths import DATA_CARD, features_path, find_workspace
+from bakeoff.paths import BEST_FILE, DATA_CARD, SWEEP_RECORD, features_path, find_workspace
 
 log = logging.getLogger(__name__)
 PIPELINE_KEYS = ("seed", "data", "split", "featurize")
-SWEEP_RECORD = "sweep_run.json"  # in the sweep folder: the parent run, for the jobs
-BEST_FILE = "best.yaml"  # in the sweep folder: the best trial, for `bakeoff.tune apply`
 
 
 def direction() -> str:
@@ -80,35 +78,29 @@ def is_optuna(config: DictConfig) -> bool:
     return "OptunaSweeper" in str(config.hydra.sweeper.get("_target_", ""))
 
 
-def searched(config: DictConfig) -> dict[str, str]:
-    """What the multirun searches: each swept key and its sweep, as written. For Optuna the
-    sweeper's own merge (its params, the model's conf/search file, the command line); for
-    the basic sweeper its params and the command line's sweeps."""
+def sweeps(config: DictConfig) -> dict[str, Override]:
+    """What the multirun searches, by key: the sweeper's own merge of its `params`, the
+    model's conf/search file (Optuna only) and the command line, later ones winning; keys a
+    later override fixes to one value are not searched."""
+    from hydra_plugins.bakeoff_optuna_sweeper.optuna_sweeper import merged_overrides, search_lines
+
     sweeper = config.hydra.sweeper
-    arguments = list(config.hydra.overrides.task)
-    if is_optuna(config):
-        from hydra_plugins.bakeoff_optuna_sweeper.optuna_sweeper import search_lines
-
-        lines = search_lines(config, sweeper.get("params"), sweeper.get("search"), arguments)
-    else:
-        lines = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()] + arguments
-    parsed = OverridesParser.create().parse_overrides(lines)
-    return {
-        o.get_key_element(): o.input_line.split("=", 1)[1] for o in parsed if o.is_sweep_override()
-    }
+    search = sweeper.get("search") if is_optuna(config) else None
+    lines = search_lines(config, sweeper.get("params"), search, list(config.hydra.overrides.task))
+    return {k: o for k, o in merged_overrides(lines).items() if o.is_sweep_override()}
 
 
-def budget_text(config: DictConfig, space: dict[str, str]) -> str:
+def as_written(override: Override) -> str:
+    return override.input_line.split("=", 1)[1]
+
+
+def budget_text(config: DictConfig, space: dict[str, Override]) -> str:
     """The sweep's budget in words, recorded on the parent, every trial and the leaderboard."""
     sweeper = config.hydra.sweeper
     if is_optuna(config):
         text = f"optuna, {sweeper.n_trials if space else 1} trials"
         return text + (f", {sweeper.timeout:g} s" if sweeper.get("timeout") else "")
-    parser = OverridesParser.create()
-    sizes = [
-        len(list(parser.parse_override(f"{k}={v}").sweep_string_iterator()))
-        for k, v in space.items()
-    ]
+    sizes = [len(list(o.sweep_string_iterator())) for o in space.values()]
     return f"grid, {math.prod(sizes)} trials"
 
 
@@ -132,26 +124,28 @@ class SweepTracking(Callback):
         if not is_rank_zero():
             return
         task_config = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
-        params = params_from_mapping(OmegaConf.to_container(task_config, resolve=True))
-        uri = tracking.connect(params.tracking_uri)
-        experiment_id = tracking.use_experiment(params.data.name)
+        task = OmegaConf.to_container(task_config, resolve=True)
         card = read_json(find_workspace() / DATA_CARD)
+        # Once, before the parent run exists, rather than failing in every trial.
+        check_same_data(task, read_params_file(find_workspace() / "params.yaml"), card)
+        dataset = task["data"]["name"]
+        uri = tracking.connect((task.get("mlflow") or {}).get("tracking_uri"))
+        experiment_id = tracking.use_experiment(dataset)
         model = config.hydra.runtime.choices.model
         folder = Path(config.hydra.sweep.dir)
         # multirun/<time>-<model>, or multirun/tune-<time>/<model> from `bakeoff.tune all`
         name = folder.name if folder.parent.name == "multirun" else "/".join(folder.parts[-2:])
         folder.mkdir(parents=True, exist_ok=True)
-        space = searched(config)
+        space = sweeps(config)
         budget = budget_text(config, space)
+        written = {k: as_written(o) for k, o in space.items()}
         command = json.dumps(list(config.hydra.overrides.task))
         client = mlflow.MlflowClient(uri)
         run = client.create_run(
             experiment_id,
             run_name=f"sweep {model} {name}",
             tags={
-                **tracking.run_tags(
-                    dataset=params.data.name, data_hash=card["content_hash"], model=model
-                ),
+                **tracking.run_tags(dataset=dataset, data_hash=card["content_hash"], model=model),
                 "bakeoff.role": "sweep",
                 "bakeoff.sweep": name,
                 "bakeoff.budget": budget,
@@ -164,15 +158,18 @@ class SweepTracking(Callback):
         logged = {
             "sweeper": str(config.hydra.sweeper._target_).rsplit(".", 1)[-1],
             "launcher": str(config.hydra.launcher._target_).rsplit(".", 1)[-1],
-            "n_jobs": config.hydra.launcher.get("n_jobs", ""),
+            "n_jobs": config.hydra.launcher.get("n_jobs")
+            or config.hydra.launcher.get("array_parallelism", ""),
             "budget": budget,
             "overrides": command[:6000],
-            **{f"search.{k}": str(v)[:6000] for k, v in space.items()},
+            **{f"search.{k}": v[:6000] for k, v in written.items()},
         }
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in logged.items()])
         client.log_text(
             run_id,
-            yaml.safe_dump({"search_space": space, "overrides": list(config.hydra.overrides.task)}),
+            yaml.safe_dump(
+                {"search_space": written, "overrides": list(config.hydra.overrides.task)}
+            ),
             "search_space.yaml",
         )
         self.record = {
@@ -182,7 +179,7 @@ class SweepTracking(Callback):
             "sweep": name,
             "folder": str(folder),
             "model": model,
-            "dataset": params.data.name,
+            "dataset": dataset,
             "task": card["task"],
             "budget": budget,
             "started": time.time(),
@@ -291,8 +288,9 @@ def main(cfg: DictConfig) -> float:
 
     config = OmegaConf.to_container(cfg, resolve=True)
     card = read_json(find_workspace() / DATA_CARD)
-    check_same_data(config, read_params_file(find_workspace() / "params.yaml"), card)
     hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode.name != "MULTIRUN":  # a multirun checked it once, before any job
+        check_same_data(config, read_params_file(find_workspace() / "params.yaml"), card)
     name = hydra_cfg.runtime.choices["model"]
     params = params_from_mapping(config)
     overrides = " ".join(hydra_cfg.overrides.task)

@@ -76,7 +76,12 @@ def run_config(params: Params, name: str) -> dict[str, Any]:
     """What this model's run depends on, logged as its params and as an artifact."""
     return {
         "model": params.models[name],
-        "data": {"name": params.data.name, "target": params.data.target, "task": params.data.task},
+        "data": {
+            "name": params.data.name,
+            "target": params.data.target,
+            "task": params.data.task,
+            "key": list(params.data.key),  # decides the hash split
+        },
         "split": vars(params.split),
         "featurize": {"steps": params.featurize_steps},
         "seed": params.seed,

@@ -26,8 +26,7 @@ import yaml
 from bakeoff import setup_logging
 from bakeoff.io import write_json, write_text
 from bakeoff.params import load_params
-from bakeoff.paths import find_workspace
-from bakeoff.sweep import BEST_FILE
+from bakeoff.paths import BEST_FILE, find_workspace
 
 
 def sweep_folders(paths: list[Path]) -> list[Path]:
@@ -123,9 +122,9 @@ def tune_all(args: argparse.Namespace) -> Path:
             "hydra/sweeper=optuna",
             f"model={model}",
             f"data={params.data.name}",
-            f"budget.trials={args.trials}",
+            *([f"budget.trials={args.trials}"] if args.trials else []),
             f"budget.seconds={args.seconds if args.seconds else 'null'}",
-            f"hydra.launcher.n_jobs={args.jobs}",
+            *([f"hydra.launcher.n_jobs={args.jobs}"] if args.jobs else []),
             f"hydra.sweep.dir={folder}",
             *args.overrides,
         ]
@@ -169,9 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     tune = commands.add_parser("all", help="one Optuna sweep per contestant, equal budgets")
-    tune.add_argument("--trials", type=int, default=20, help="trials per model (default 20)")
+    tune.add_argument("--trials", type=int, help="trials per model (default: conf/sweep.yaml's)")
     tune.add_argument("--seconds", type=float, help="wall-clock limit per model")
-    tune.add_argument("--jobs", type=int, default=1, help="parallel trials (joblib processes)")
+    tune.add_argument("--jobs", type=int, help="parallel trials (default: the launcher's)")
     tune.add_argument("--models", help="comma-separated subset of the line-up")
     tune.add_argument("--out", help="folder for the sweeps (default multirun/tune-<time>)")
     tune.add_argument("--apply", action="store_true", help="then `dvc exp run` the winners")

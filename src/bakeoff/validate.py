@@ -85,12 +85,12 @@ def schema_problems(frame: pd.DataFrame, card: dict[str, Any], file: str) -> lis
                 "the regression target has non-numeric values; use a numeric column, or set "
                 "data.task: classification"
             )
-        else:  # a rule this function does not know yet: say it as pandera does
-            rule, message = "schema", f"fails check {check!r}"
-        if check == NOT_NUMERIC:  # a whole-column check: show the offending values
+            # A whole-column check: show the offending values.
             values = frame[column]
             bad = values[values.notna() & pd.to_numeric(values, errors="coerce").isna()]
             group = pd.DataFrame({"index": bad.index[:5], "failure_case": bad.to_numpy()[:5]})
+        else:  # a rule this function does not know yet: say it as pandera does
+            rule, message = "schema", f"fails check {check!r}"
         examples = [
             {"row": None if pd.isna(i) else int(i), "value": v}
             for i, v in zip(group["index"], group["failure_case"], strict=True)
@@ -122,6 +122,7 @@ def configured_columns(data: DataConfig, card: dict) -> list[Problem]:
         "data.drop_columns": list(data.drop_columns),
         "data.column_types": list(data.column_types),
         "data.scale": list(data.scale),
+        "data.key": list(data.key),
     }
     problems = []
     for where, columns in named.items():
@@ -320,8 +321,9 @@ def validate(
         problems.append(Problem("task_unknown", "data.task is not set and cannot be inferred"))
         return frame, card, problems
     features = list(card["features"])
-    stratify = params.split.stratify and params.split.method == "random"
-    problems += target_problems(frame[target], card["task"], stratify, file)
+    problems += target_problems(
+        frame[target], card["task"], params.split.stratified(card["task"]), file
+    )
     # Pixels keep their positions (the CNN reshapes them): a blank border is not dropped.
     degenerate = [] if card.get("image") else degenerate_columns(frame, features, file)
     problems += degenerate
@@ -342,8 +344,8 @@ def validate(
     # the table the models train on, and its hash tags their runs.
     types = {c: card["features"][c] for c in features}
     card = {
+        **card,  # source_columns, batches: what ingest knew about the source
         **describe(frame, data, card["task"], types),
-        "source_columns": card["source_columns"],
         "validation": {
             "status": "passed",
             "warnings": [p.to_dict() for p in warnings(problems)],

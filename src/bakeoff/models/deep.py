@@ -264,7 +264,7 @@ class _TrainingModule(L.LightningModule):
         if stage == "train" and _process_group()[1] > 1:
             # Each DDP rank saw its own shard: the epoch's loss is over all of them.
             # On the module's device: NCCL reduces GPU tensors only (gloo, CPU ones).
-            both = torch.tensor([float(loss_sum), n], dtype=torch.float32, device=self.device)
+            both = torch.tensor([float(loss_sum), n], dtype=torch.float64, device=self.device)
             loss_sum, n = self.trainer.strategy.reduce(both, reduce_op="sum").tolist()
         loss = float(loss_sum) / n
         metrics = {f"{stage}/loss": loss}

@@ -52,6 +52,17 @@ def search_lines(
     return lines + list(arguments)
 
 
+def merged_overrides(
+    lines: list[str], parser: OverridesParser | None = None
+) -> dict[str, Override]:
+    """Each key's last override (later lines win), in the order of those last lines."""
+    merged: dict[str, Override] = {}
+    for override in (parser or OverridesParser.create()).parse_overrides(lines):
+        merged.pop(override.get_key_element(), None)
+        merged[override.get_key_element()] = override
+    return merged
+
+
 def contains(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
     """Whether `value` is a point of the distribution (so it can be enqueued)."""
     import optuna
@@ -135,11 +146,8 @@ class OptunaSweeper(Sweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         space: dict[str, Any] = {}
         fixed: dict[str, str] = {}
-        for override in parser.parse_overrides(lines):
-            key = override.get_key_element()
+        for key, override in merged_overrides(lines, parser).items():
             value = distribution(override)
-            space.pop(key, None)
-            fixed.pop(key, None)
             (fixed if isinstance(value, str) else space)[key] = value
         return space, [f"{k}={v}" for k, v in fixed.items()]
 
