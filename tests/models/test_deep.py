@@ -3,6 +3,9 @@ and categories as embeddings through the `mlp` factory."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import joblib
 import lightning as L
 import numpy as np
@@ -147,6 +150,17 @@ def test_joblib_round_trip_is_identical_and_holds_no_trainer(fitted_ab, tmp_path
     np.testing.assert_array_equal(loaded.predict(X_val), model.predict(X_val))
     kept = list(vars(loaded).values())
     assert not any(isinstance(v, L.Trainer | L.LightningModule | torch.Generator) for v in kept)
+    # A fresh process (evaluate, batch prediction, `mlflow models serve`) loads and predicts
+    # with torch alone: lightning is for training.
+    np.save(tmp_path / "X.npy", X_val)
+    code = (
+        "import sys, joblib, numpy as np; "
+        f"m = joblib.load({str(tmp_path / 'model.joblib')!r}); "
+        f"m.predict(np.load({str(tmp_path / 'X.npy')!r})); "
+        "print(sorted(k for k in sys.modules if k.split('.')[0] == 'lightning'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 Input is the already-preprocessed dense float matrix. Three layers, kept apart on purpose:
 the plain nn.Modules (`MLP`, `CategoryEmbeddings`; the only things kept after fit),
-`_TrainingModule` (the LightningModule: loss, optimiser, epoch-level metrics) and the
+`training.TrainingModule` (the LightningModule, in `bakeoff.models.training`, imported only to
+fit, so a saved network predicts without lightning) and the
 sklearn-style estimators. `_LightningEstimator` holds the training machinery every network
 shares (seeding, in-memory batches, early stopping with the best weights kept in memory, the
 NaN guard, trainer settings, history); `LightningMLP` here and `vision.LightningCNN` add only
@@ -12,7 +13,6 @@ their network. Imported only by `bakeoff.models.build_model` (via conf/model/*.y
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import sys
@@ -20,15 +20,10 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.plugins.precision import MixedPrecision, Precision
-from lightning.pytorch.strategies import SingleDeviceStrategy
 from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -37,6 +32,9 @@ from torch import nn
 from bakeoff.models import preprocessing
 from bakeoff.models.network_inputs import UNKNOWN_CODE, quantile_codes
 from bakeoff.models.tabular import TabularModel, task_tags
+
+if TYPE_CHECKING:
+    from bakeoff.models import training
 
 log = logging.getLogger(__name__)
 
@@ -168,207 +166,6 @@ class TensorBatches:
             yield self.X[idx], self.y[idx]  # (b, n_features), (b,)
 
 
-class _TrainingModule(L.LightningModule):
-    """Loss, optimiser and epoch-level metrics around any network with a flat input.
-
-    Losses are summed as tensors inside the module and turned into numbers once per epoch:
-    per-step `self.log` calls (and `.item()` syncs on a GPU) are a sizeable share of a small
-    network's step.
-    """
-
-    def __init__(
-        self, network: nn.Module, *, task: str, lr: float, weight_decay: float, y_std: float = 1.0
-    ):
-        super().__init__()
-        self.network = network
-        self.task, self.lr, self.weight_decay, self.y_std = task, lr, weight_decay, y_std
-        # Manual optimisation: with one optimiser and no clipping or accumulation, the
-        # automatic closure's extra hooks are pure per-step cost (about a fifth of Lightning's
-        # per-step overhead on CPU; see benchmarks/lightning_overhead.py).
-        self.automatic_optimization = False
-        self.history: list[dict[str, float]] = []
-        self._totals: dict[str, dict[str, torch.Tensor | int]] = {}
-        self._val_metrics: dict[str, float] = {}
-        self._direct_steps = False  # decided in on_train_start
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(
-            self.network.parameters(), lr=self.lr, weight_decay=self.weight_decay
-        )
-
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        x, y = batch  # x: (b, n_features); y: (b,) class codes or standardised target
-        out = self.network(x)  # (b, n_classes) or (b, 1)
-        if self.task == "classification":
-            loss = F.cross_entropy(out, y)
-            hits = (out.argmax(dim=1) == y).sum() if stage == "val" else None
-        else:
-            loss = F.mse_loss(out.squeeze(1), y)
-            hits = None
-        self._accumulate(stage, loss.detach() * len(y), len(y), hits)
-        return loss
-
-    def _accumulate(
-        self, stage: str, loss_sum: torch.Tensor, n: int, hits: torch.Tensor | None
-    ) -> None:
-        totals = self._totals.setdefault(stage, {"loss": 0, "n": 0, "hits": 0})
-        totals["loss"] = totals["loss"] + loss_sum
-        totals["n"] = totals["n"] + n
-        if hits is not None:
-            totals["hits"] = totals["hits"] + hits
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning records the running hook's name on the module before every hook call
-        # (about 30 per step). nn.Module.__setattr__ first checks whether the value is a
-        # parameter, buffer or submodule; this plain string never is.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
-    def on_train_start(self) -> None:
-        # One device and no loss scaling (32-bit, or bf16 whose autocast Lightning applies
-        # around training_step): backward needs nothing from the strategy or the precision
-        # plugin, so it is a plain loss.backward(), skipping the on_before_backward /
-        # on_after_backward hooks no callback here uses. DDP (gradient sync preparation)
-        # and 16-bit (GradScaler) go through manual_backward.
-        plugin = self.trainer.precision_plugin
-        self._direct_steps = (
-            isinstance(self.trainer.strategy, SingleDeviceStrategy)
-            and type(plugin) in (Precision, MixedPrecision)
-            and getattr(plugin, "scaler", None) is None
-        )
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        loss = self._step(batch, "train")
-        optimizer = self.optimizers()
-        optimizer.zero_grad()
-        if self._direct_steps:
-            loss.backward()
-        else:
-            self.manual_backward(loss)  # strategy and precision plugin (loss scaling) apply
-        # Through Lightning's optimizer wrapper in any case: it counts the step
-        # (trainer.global_step, which checkpointing relies on).
-        optimizer.step()
-
-    # Lightning inspects training_step's signature at every step (is batch_idx accepted?);
-    # a precomputed __signature__ answers from the function itself instead of re-parsing it.
-    training_step.__signature__ = inspect.signature(training_step)
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def _epoch_metrics(self, stage: str) -> dict[str, float]:
-        totals = self._totals.pop(stage)
-        loss_sum, n = totals["loss"], totals["n"]
-        if stage == "train" and _process_group()[1] > 1:
-            # Each DDP rank saw its own shard: the epoch's loss is over all of them.
-            # On the module's device: NCCL reduces GPU tensors only (gloo, CPU ones).
-            both = torch.tensor([float(loss_sum), n], dtype=torch.float64, device=self.device)
-            loss_sum, n = self.trainer.strategy.reduce(both, reduce_op="sum").tolist()
-        loss = float(loss_sum) / n
-        metrics = {f"{stage}/loss": loss}
-        if stage == "val" and self.task == "classification":
-            metrics["val/accuracy"] = float(totals["hits"]) / n
-        elif stage == "val":
-            # RMSE on the original target scale, comparable with the classical models.
-            metrics["val/rmse"] = math.sqrt(loss) * self.y_std if math.isfinite(loss) else loss
-        return metrics
-
-    def on_train_epoch_start(self) -> None:
-        self._totals.clear()
-        self._val_metrics = {}
-
-    def on_validation_epoch_end(self) -> None:
-        self._val_metrics = self._epoch_metrics("val")
-        # The one `self.log` per epoch: EarlyStopping and _KeepBestWeights read callback_metrics.
-        # sync_dist: identical on every DDP rank (unsharded validation), so the mean is exact.
-        self.log(MONITOR, self._val_metrics[MONITOR], prog_bar=True, sync_dist=True)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["bakeoff_history"] = self.history
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.history = checkpoint["bakeoff_history"]
-
-    def on_train_epoch_end(self) -> None:
-        # Runs after this epoch's validation, so the record holds both.
-        record = {"epoch": self.current_epoch, **self._epoch_metrics("train"), **self._val_metrics}
-        self._check_finite(record)
-        self.history.append(record)
-
-    def _check_finite(self, record: dict[str, float]) -> None:
-        for key in ("train/loss", MONITOR):
-            value = record.get(key)
-            if value is not None and not math.isfinite(value):
-                raise FloatingPointError(
-                    f"{key} is {value} at epoch {record['epoch']}. Likely causes: learning rate "
-                    f"too high (lr={self.lr:g}), an unscaled regression target, or NaN/inf values "
-                    "in the input features (was the preprocessing applied?)."
-                )
-
-
-class _KeepBestWeights(Callback):
-    """Keeps the weights of the lowest `val/loss` epoch in memory: no checkpoint files."""
-
-    def __init__(self) -> None:
-        self.best_loss = math.inf
-        self.best_epoch: int | None = None
-        self.best_state: dict[str, torch.Tensor] | None = None
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Non-monitoring callbacks run before EarlyStopping, after this epoch's validation.
-        loss = trainer.callback_metrics.get(MONITOR)
-        # Strict `<`, like EarlyStopping with min_delta=0, so both agree on the best epoch.
-        if loss is not None and float(loss) < self.best_loss:
-            self.best_loss, self.best_epoch = float(loss), trainer.current_epoch
-            weights = pl_module.network.state_dict()
-            self.best_state = {k: v.detach().clone() for k, v in weights.items()}
-
-    # Saved in checkpoints, so a resumed run keeps the best epoch seen before the stop.
-    def state_dict(self) -> dict[str, Any]:
-        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "best": self.best_state}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.best_loss, self.best_epoch = state_dict["best_loss"], state_dict["best_epoch"]
-        self.best_state = state_dict["best"]
-
-
-class _RandomState(Callback):
-    """Checkpoints the batch order's generator and torch's RNG (dropout masks), so a resumed
-    run draws exactly what the uninterrupted run would have drawn."""
-
-    def __init__(self, batches: TensorBatches):
-        self.batches = batches
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"batch_order": self.batches._generator.get_state(), "torch": torch.get_rng_state()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.batches._generator.set_state(state_dict["batch_order"])
-        torch.set_rng_state(state_dict["torch"])
-
-
-def _checkpoint_callbacks(
-    checkpoint_dir: str | None, has_val: bool, batches: TensorBatches
-) -> list[Callback]:
-    """best.ckpt (lowest val/loss) and last.ckpt, written at each epoch's end, after the
-    epoch's history, best weights and early-stopping count are updated."""
-    if checkpoint_dir is None:
-        return []
-    checkpoint = ModelCheckpoint(
-        dirpath=checkpoint_dir,
-        filename="best",
-        monitor=MONITOR if has_val else None,
-        mode="min",
-        save_top_k=1,
-        save_last=True,
-        save_on_train_epoch_end=True,
-        enable_version_counter=False,
-    )
-    return [_RandomState(batches), checkpoint]
-
-
 def _resume_path(config: dict[str, Any]) -> str | None:
     if not config["resume"]:
         return None
@@ -380,27 +177,6 @@ def _resume_path(config: dict[str, Any]) -> str | None:
         return None
     log.info("resuming from %s", last)
     return str(last)
-
-
-@contextmanager
-def _quiet_trainer_announcements() -> Iterator[None]:
-    """Mute Lightning's INFO chatter and scope warning filters set inside the block.
-
-    Trainer() announces GPU/TPU availability and product tips, fit() "`Trainer.fit` stopped",
-    on every run; a bake-off runs many and `fit` logs its own summary. Warnings still pass.
-    """
-    announcer = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    previous = announcer.level
-    announcer.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            # Lightning 2.6's CombinedLoader on torch 2.13; nothing a user can act on.
-            warnings.filterwarnings(
-                "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated"
-            )
-            yield
-    finally:
-        announcer.setLevel(previous)
 
 
 @contextmanager
@@ -497,6 +273,8 @@ class _LightningEstimator(BaseEstimator):
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if (X_val is None) != (y_val is None):
             raise ValueError("pass both X_val and y_val, or neither")
+        from bakeoff.models import training  # lightning: only when training
+
         config = self._trainer_config()
         X = _as_features(X)
         y = _as_target(y, len(X))
@@ -512,22 +290,24 @@ class _LightningEstimator(BaseEstimator):
             val = (X_val, self._encode(_as_target(y_val, len(X_val), "y_val")))
 
         # Seed before building the network: initial weights, dropout masks and batch order.
-        L.seed_everything(self.random_state, workers=True, verbose=False)
+        training.L.seed_everything(self.random_state, workers=True, verbose=False)
         self.n_outputs_ = len(self.classes_) if self.task == "classification" else 1
         network = self._build_network(self.n_features_in_, self.n_outputs_)
-        module = _TrainingModule(
+        module = training.TrainingModule(
             network,
             task=self.task,
             lr=self.lr,
             weight_decay=self.weight_decay,
             y_std=getattr(self, "y_std_", 1.0),
         )
-        keep_best = _KeepBestWeights()
+        keep_best = training.KeepBestWeights()
         train_batches = TensorBatches(
             torch.from_numpy(X), y_train, self.batch_size, seed=self.random_state
         )
         callbacks = self._make_callbacks(val is not None, keep_best)
-        callbacks += _checkpoint_callbacks(config["checkpoint_dir"], val is not None, train_batches)
+        callbacks += training.checkpoint_callbacks(
+            config["checkpoint_dir"], val is not None, train_batches
+        )
         trainer = self._make_trainer(config, callbacks)
         resume_from = _resume_path(config)
         val_batches = None
@@ -535,7 +315,7 @@ class _LightningEstimator(BaseEstimator):
             val_batches = TensorBatches(
                 torch.from_numpy(val[0]), val[1], self.batch_size, seed=None
             )
-        with _torch_threads(config["num_threads"]), _quiet_trainer_announcements():
+        with _torch_threads(config["num_threads"]), training.quiet_trainer_announcements():
             # No validation set is a supported mode here, not a slip worth a warning.
             warnings.filterwarnings("ignore", message="You defined a `validation_step` but have no")
             trainer.fit(
@@ -580,25 +360,33 @@ class _LightningEstimator(BaseEstimator):
             raise ValueError(f"labels not seen in training: {np.unique(y[unseen])[:10]}")
         return torch.from_numpy(codes.astype(np.int64))
 
-    def _make_callbacks(self, has_val: bool, keep_best: _KeepBestWeights) -> list[Callback]:
+    def _make_callbacks(
+        self, has_val: bool, keep_best: training.KeepBestWeights
+    ) -> list[training.Callback]:
+        from bakeoff.models import training
+
         """Overridable hook (the overhead benchmark adds a timer)."""
         if not has_val:
             return []
         # check_finite=False: a NaN loss must raise our FloatingPointError, not stop quietly.
-        stop = EarlyStopping(
+        stop = training.EarlyStopping(
             monitor=MONITOR, mode="min", patience=self.patience, check_finite=False
         )
         return [keep_best, stop]
 
-    def _make_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> L.Trainer:
+    def _make_trainer(
+        self, config: dict[str, Any], callbacks: list[training.Callback]
+    ) -> training.L.Trainer:
+        from bakeoff.models import training
+
         devices = config["devices"]
         # Several devices mean DDP, whose launcher re-runs the caller's command once per extra
         # rank (the caller must record results on rank 0 only: see bakeoff.train). That is
         # asked for with strategy "ddp" and a device count, never implied: "auto" is one.
         if devices == "auto":
             devices = 1
-        with _quiet_trainer_announcements():
-            trainer = L.Trainer(
+        with training.quiet_trainer_announcements():
+            trainer = training.L.Trainer(
                 accelerator=config["accelerator"],
                 devices=devices,
                 precision=config["precision"],
@@ -608,7 +396,9 @@ class _LightningEstimator(BaseEstimator):
                 callbacks=callbacks,
                 logger=False,  # history_ is recorded here; the caller logs it to MLflow
                 # Best weights are kept in memory; files only when checkpoint_dir asks for them.
-                enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+                enable_checkpointing=any(
+                    isinstance(c, training.ModelCheckpoint) for c in callbacks
+                ),
                 enable_progress_bar=sys.stderr.isatty(),
                 enable_model_summary=False,
                 num_sanity_val_steps=0,
@@ -617,7 +407,10 @@ class _LightningEstimator(BaseEstimator):
         return trainer
 
     def _finish(
-        self, network: nn.Module, history: list[dict[str, float]], keep_best: _KeepBestWeights
+        self,
+        network: nn.Module,
+        history: list[dict[str, float]],
+        keep_best: training.KeepBestWeights,
     ) -> None:
         if keep_best.best_state is not None:
             network.load_state_dict(keep_best.best_state)
