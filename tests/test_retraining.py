@@ -24,7 +24,7 @@ from sklearn.datasets import load_breast_cancer
 
 from bakeoff.promote import metric_of, row_outcomes
 from bakeoff.registry import rollback_target
-from pipeline_project import MODELS, _env, run, stages_run
+from pipeline_project import _env, line_up, run, stages_run
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ column_types: {}
 """
 # A one-model line-up (logreg) keeps the three pipeline runs quick. Serving a deep champion
 # uses the shared project's MLP (breast_cancer).
-DROPPED = [x for m in MODELS if m != "logreg" for x in ("-S", f"~model@models.{m}")]
+DROPPED = line_up("logreg")
 
 
 def make_batch(seed: int, n: int, first_id: int, shift: float = 0.0, new_colour: float = 0.0):

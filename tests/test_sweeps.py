@@ -13,10 +13,9 @@ import pytest
 import sqlalchemy
 import yaml
 
-from pipeline_project import QUICK, run, stages_run
+from pipeline_project import QUICK, line_up, run, stages_run
 
 pytestmark = pytest.mark.slow
-DROPPED = ["knn", "svm", "random_forest", "extra_trees", "resnet", "ft_transformer"]
 
 
 def sweep(project: Path, folder: str, *overrides: str, env: dict | None = None):
@@ -190,7 +189,7 @@ def test_best_trial_of_a_sweep_reproduces_through_the_pipeline(project):
 @pytest.mark.usefixtures("restored")
 def test_queued_experiments_run_two_at_a_time_and_log_to_the_project_store(project):
     # A short line-up keeps the copies' checkouts small; logreg is what changes.
-    short = [x for name in DROPPED for x in ("-S", f"~model@models.{name}")]
+    short = line_up("dummy", "logreg", "hist_gradient_boosting", "mlp")
     started = int(time.time() * 1000)
     # C values no other test trains: DVC's run cache would restore those without a new run.
     for c in ("0.25", "4.0"):
