@@ -24,8 +24,8 @@ from bakeoff.config import compose_conf
 from bakeoff.params import params_from_mapping
 from bakeoff.prepare import prepared_splits
 from bakeoff.train import fit_model
+from common import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "digits_cnn.json"
 
 

@@ -21,10 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-from bakeoff.models import build_model
-from bakeoff.train import log_history
+from bakeoff.config import compose_conf
+from bakeoff.train import fit_model, log_history
 from common import ROOT, load_splits
 
 RESULTS = Path(__file__).parent / "results" / "mlflow_logging.json"
@@ -59,23 +57,18 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data/external")
     args = parser.parse_args()
     parts, task, target = load_splits("california_housing", args.data_dir)
-    config = yaml.safe_load((ROOT / "conf/model/mlp.yaml").read_text())
-    config.update(
-        random_state=0,
-        max_epochs=args.epochs,
-        patience=args.epochs,  # every epoch runs: a fixed amount of training
-        trainer=yaml.safe_load((ROOT / "conf/trainer/cpu.yaml").read_text()),
-    )
-    model = build_model(config, task)
-    train, val = parts["train"], parts["val"]
-    start = time.perf_counter()
-    model.fit(
-        train.drop(columns=[target]),
-        train[target],
-        X_val=val.drop(columns=[target]),
-        y_val=val[target],
-    )
-    fit_seconds = time.perf_counter() - start
+    n = args.epochs  # patience = epochs: every epoch runs, a fixed amount of training
+    config = compose_conf(
+        ROOT / "conf",
+        [
+            "trainer=cpu",
+            f"models.mlp.max_epochs={n}",
+            f"models.mlp.patience={n}",
+            "models.mlp.random_state=0",
+        ],
+    )["models"]["mlp"]
+    train = parts["train"]
+    model, fit_seconds = fit_model(config, task=task, train=train, val=parts["val"], target=target)
     history = model.estimator.history_
     epoch_ms = 1000 * fit_seconds / len(history)
     with tempfile.TemporaryDirectory() as tmp:

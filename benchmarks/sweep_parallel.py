@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bakeoff.io import read_json
+from bakeoff.paths import DATA_CARD
 from common import ROOT
 
 RESULTS = Path(__file__).parent / "results"  # sweep_parallel_<dataset>.json
@@ -63,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    card = json.loads((ROOT / "data/interim/data_card.json").read_text())
+    card = read_json(ROOT / DATA_CARD)
     seconds: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(args.repeats):
         for jobs in (1, 2):
