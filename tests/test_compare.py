@@ -1,4 +1,16 @@
-from bakeoff.compare import leaderboard_markdown, rank_models, summarize
+import numpy as np
+import pytest
+
+from bakeoff.compare import (
+    family_verdict,
+    leaderboard_markdown,
+    pareto_front,
+    rank_models,
+    recommend,
+    resampled_intervals,
+    summarize,
+)
+from bakeoff.params import CompareConfig
 
 ROWS = [
     {"model": "dummy", "family": "classical", "accuracy": 0.60, "rmse": 9.0},
@@ -34,7 +46,7 @@ def test_summary_without_deep_model():
 def test_markdown_lists_every_model():
     ranked = rank_models(ROWS, "classification")
     text = leaderboard_markdown(ranked, summarize(ranked, "classification"))
-    assert "forest leads mlp by 0.0200 accuracy" in text
+    assert "forest leads mlp by 0.0200 test accuracy (single test split, no interval)" in text
     assert text.count("\n| ") == 4  # header + 3 rows
 
 
@@ -44,3 +56,94 @@ def test_failed_models_are_listed_with_their_reason():
     assert failed_markdown({}) == ""
     text = failed_markdown({"mlp": {"error": "FloatingPointError: nan", "run_id": "abc"}})
     assert "Failed to train" in text and "**mlp**: FloatingPointError: nan (MLflow run abc)" in text
+
+
+def record(scores: list[float], held_out: str = "f") -> dict:
+    return {
+        "status": "done",
+        "method": "cv",
+        "ratio": 0.25,
+        "resamples": [{"accuracy": a, "held_out": f"{held_out}{i}"} for i, a in enumerate(scores)],
+    }
+
+
+RECORDS = {
+    "logreg": record([0.90, 0.91, 0.89, 0.92, 0.90]),  # interpretable, a shade behind
+    "forest": record([0.91, 0.92, 0.90, 0.93, 0.91]),
+    "mlp": record([0.80, 0.82, 0.79, 0.81, 0.80]),
+}
+
+
+def board_rows() -> list[dict]:
+    rows = [
+        {"model": "mlp", "family": "deep", "accuracy": 0.95, "latency_p95_ms": 50.0},
+        {
+            "model": "logreg",
+            "family": "classical",
+            "accuracy": 0.90,
+            "latency_p95_ms": 2.0,
+            "interpretable": True,
+        },
+        {"model": "forest", "family": "classical", "accuracy": 0.91, "latency_p95_ms": 40.0},
+    ]
+    for row in rows:
+        row["cv"] = resampled_intervals(RECORDS[row["model"]], ["accuracy"], 0.95)
+    return rows
+
+
+def test_ranking_follows_the_resampled_mean_not_the_test_split():
+    ranked = rank_models(board_rows(), "classification")
+    assert [r["model"] for r in ranked] == ["forest", "logreg", "mlp"]  # mlp leads on test only
+    summary = summarize(ranked, "classification")
+    assert summary["ranked_by"] == "resampled mean"
+    assert ranked[0]["cv"]["accuracy"]["low"] < 0.914 < ranked[0]["cv"]["accuracy"]["high"]
+    partial = board_rows()
+    partial[0]["cv"] = {}  # one model without resamples: everyone is ranked on test
+    assert [r["model"] for r in rank_models(partial, "classification")][0] == "mlp"
+
+
+def test_family_verdict_tests_the_family_bests_and_refuses_unpaired_folds():
+    ranked = rank_models(board_rows(), "classification")
+    summary = summarize(ranked, "classification")
+    found = family_verdict(summary, RECORDS, 0.95, rows=500)
+    assert (found["classical"], found["deep"]) == ("forest", "mlp")
+    assert found["significant"] and found["sentence"].startswith("forest beats mlp by 0.1")
+    other_rows = {**RECORDS, "mlp": record([0.8] * 5, held_out="g")}
+    with pytest.raises(ValueError, match="resampled on different rows"):
+        family_verdict(summary, other_rows, 0.95, rows=500)
+    assert family_verdict({**summary, "best_deep": None}, RECORDS, 0.95, rows=500) is None
+
+
+def test_pareto_front_keeps_models_no_other_beats_on_score_and_latency():
+    rows = board_rows() + [
+        {"model": "slow", "family": "deep", "accuracy": 0.85, "latency_p95_ms": 100.0}
+    ]
+    assert sorted(pareto_front(rows, "accuracy")) == ["forest", "logreg", "mlp"]
+    rmse = [
+        {"model": m, "rmse": e, "latency_p95_ms": t}
+        for m, e, t in [("a", 0.5, 1), ("b", 0.4, 2), ("c", 0.6, 3)]
+    ]
+    assert pareto_front(rmse, "rmse") == ["a", "b"]
+
+
+def test_recommendation_respects_latency_and_interpretability():
+    ranked = rank_models(board_rows(), "classification")
+    plain = recommend(ranked, "accuracy", CompareConfig(), RECORDS)
+    assert plain["model"] == "forest"
+    fast = recommend(ranked, "accuracy", CompareConfig(max_latency_ms=10), RECORDS)
+    assert fast["model"] == "logreg" and "forest, mlp too slow" in fast["reasons"][0]
+    # logreg trails forest by 0.01 on every fold: a consistent gap, significant
+    readable = recommend(ranked, "accuracy", CompareConfig(prefer_interpretable=True), RECORDS)
+    assert readable["model"] == "forest" and "significantly worse" in readable["reasons"][-1]
+    noisy = {**RECORDS, "logreg": record([0.93, 0.88, 0.92, 0.90, 0.92])}
+    readable = recommend(ranked, "accuracy", CompareConfig(prefer_interpretable=True), noisy)
+    assert readable["model"] == "logreg" and "not significantly worse" in readable["reasons"][-1]
+    none = recommend(ranked, "accuracy", CompareConfig(max_latency_ms=1), RECORDS)
+    assert none["model"] is None
+
+
+def test_intervals_per_metric_are_clipped_to_its_range():
+    intervals = resampled_intervals(record([1.0, 0.9, 1.0, 0.95, 1.0]), ["accuracy", "f1"], 0.95)
+    assert set(intervals) == {"accuracy"}  # f1 was not recorded
+    assert intervals["accuracy"]["high"] == 1.0
+    assert intervals["accuracy"]["mean"] == pytest.approx(np.mean([1.0, 0.9, 1.0, 0.95, 1.0]))

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bakeoff import metrics, plots, setup_logging
+from bakeoff.importance import DEFAULT_METRIC, permutation_importance
 from bakeoff.io import read_json, write_json
-from bakeoff.params import EvaluateConfig, load_model_params
+from bakeoff.params import EvaluateConfig, Params, load_model_params
 from bakeoff.paths import DATA_CARD, evaluation_dir, model_dir, split_path
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,31 @@ def plot_model(
     return [path]
 
 
+def importance_on_test(
+    predict, task: str, X: pd.DataFrame, y: pd.Series, params: Params
+) -> dict[str, Any]:
+    """Permutation importance of the raw test columns (see bakeoff.importance)."""
+    config = params.compare.importance
+    metric = config.metric or DEFAULT_METRIC[task]
+    start = time.perf_counter()
+    columns = permutation_importance(
+        predict,
+        lambda y_true, predictions: score(task, y_true, predictions),
+        X,
+        y,
+        metric=metric,
+        repeats=config.repeats,
+        seed=params.seed,
+    )
+    return {
+        "metric": metric,
+        "repeats": config.repeats,
+        "test_rows": len(X),
+        "seconds": time.perf_counter() - start,
+        "columns": columns,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
     name, params = load_model_params(argv, __doc__.splitlines()[0])
@@ -79,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         # Nothing to score; compare lists the model as failed with train's reason.
         (out / "plots").mkdir(parents=True, exist_ok=True)
         write_json(out / "metrics.json", {})
+        write_json(out / "importance.json", {})
         log.warning("%s failed to train (%s): not evaluated", name, trained["error"])
         return
     test = pd.read_parquet(split_path("test"))  # raw rows, as ingested
@@ -104,12 +132,18 @@ def main(argv: list[str] | None = None) -> None:
     }
     figures = plot_model(card["task"], y_true, predictions, name, out / "plots")
     write_json(out / "metrics.json", {"test_rows": len(test), **scores})
+    # The row key identifies rows; the model drops it, so shuffling it would measure nothing.
+    importance = importance_on_test(
+        model.predict, card["task"], features.drop(columns=params.data.key), y_true, params
+    )
+    write_json(out / "importance.json", importance)
 
     # Test figures join the model's own run, which train left FINISHED.
     with mlflow.start_run(run_id=trained["run_id"]):
         mlflow.log_metrics({f"test/{k}": v for k, v in scores.items()})
         for figure in figures:
             mlflow.log_artifact(str(figure), artifact_path="plots")
+        mlflow.log_artifact(str(out / "importance.json"))
     log.info(
         "%s on %d test rows: %s",
         name,

@@ -18,6 +18,18 @@ HIGHER_IS_BETTER = {
     "r2": True,
 }
 
+# The range a metric can take: intervals from the t-distribution are clipped to it.
+BOUNDS = {
+    "accuracy": (0.0, 1.0),
+    "balanced_accuracy": (0.0, 1.0),
+    "f1": (0.0, 1.0),
+    "roc_auc": (0.0, 1.0),
+    "log_loss": (0.0, None),
+    "rmse": (0.0, None),
+    "mae": (0.0, None),
+    "r2": (None, 1.0),
+}
+
 
 def classification_metrics(
     y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray

@@ -84,6 +84,68 @@ class PromoteConfig:
 
 
 @dataclass(frozen=True)
+class ResamplingConfig:
+    """Refits per contestant for intervals: cv (folds x repeats) or seeds (repeats)."""
+
+    method: str = "cv"  # cv: repeated k-fold on train+validation; seeds: new seeds, same split
+    folds: int = 5
+    repeats: int = 1
+
+    def __post_init__(self):
+        if self.method not in ("cv", "seeds"):
+            raise ValueError(f"compare.resampling.method must be cv or seeds, got {self.method!r}")
+        if self.method == "cv" and self.folds < 2:
+            raise ValueError(f"compare.resampling.folds must be >= 2, got {self.folds}")
+        if self.repeats < 1 or (self.method == "seeds" and self.repeats < 2):
+            raise ValueError(
+                "compare.resampling.repeats must be >= 1 (cv) or >= 2 (seeds: an interval "
+                f"needs two fits), got {self.repeats}"
+            )
+
+
+@dataclass(frozen=True)
+class LearningCurveConfig:
+    fractions: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)  # of the training split, nested
+    repeats: int = 3  # nested orders (and model seeds) per fraction
+
+    def __post_init__(self):
+        fractions = tuple(float(f) for f in self.fractions)
+        if not fractions or any(not 0 < f <= 1 for f in fractions):
+            raise ValueError(
+                f"compare.learning_curve.fractions must lie in (0, 1], got {fractions}"
+            )
+        object.__setattr__(self, "fractions", tuple(sorted(set(fractions))))
+
+
+@dataclass(frozen=True)
+class ImportanceConfig:
+    repeats: int = 5  # shuffles per column
+    metric: str | None = None  # None: log_loss (classification) or rmse (regression)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """The verdict (README, "The verdict"): intervals, learning curves, importance, constraints."""
+
+    resampling: ResamplingConfig = field(default_factory=ResamplingConfig)
+    confidence: float = 0.95
+    learning_curve: LearningCurveConfig = field(default_factory=LearningCurveConfig)
+    importance: ImportanceConfig = field(default_factory=ImportanceConfig)
+    max_latency_ms: float | None = None  # p95 per evaluate.latency_rows rows; None: no limit
+    prefer_interpretable: bool = False  # recommend an interpretable model when not worse
+
+    @classmethod
+    def from_mapping(cls, raw: dict[str, Any] | None) -> CompareConfig:
+        raw = dict(raw or {})
+        return cls(
+            resampling=ResamplingConfig(**(raw.pop("resampling", None) or {})),
+            learning_curve=LearningCurveConfig(**(raw.pop("learning_curve", None) or {})),
+            importance=ImportanceConfig(**(raw.pop("importance", None) or {})),
+            **raw,
+        )
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     data: DataConfig
@@ -94,6 +156,7 @@ class Params:
     validate: ValidateConfig = field(default_factory=ValidateConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
     tracking_uri: str | None = None
     # contestant -> how its config was tuned ({sweep, budget, val score}); absent: defaults
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -128,6 +191,7 @@ def params_from_mapping(raw: dict[str, Any]) -> Params:
         validate=ValidateConfig(**(raw.get("validate") or {})),
         drift=DriftConfig(**(raw.get("drift") or {})),
         promote=PromoteConfig(**(raw.get("promote") or {})),
+        compare=CompareConfig.from_mapping(raw.get("compare")),
         tracking_uri=(raw.get("mlflow") or {}).get("tracking_uri"),
         tuning=dict(raw.get("tuning") or {}),
     )

@@ -65,6 +65,10 @@ def evaluation_dir(name: str) -> Path:
     return Path("reports/evaluate") / name
 
 
+def resample_path(name: str) -> Path:
+    return Path("reports/resample") / f"{name}.json"
+
+
 LEADERBOARD_JSON = Path("reports/leaderboard.json")
 LEADERBOARD_MD = Path("reports/leaderboard.md")
 COMPARISON_PLOT = Path("reports/comparison.png")
@@ -73,6 +77,18 @@ BEST_FILE = "best.yaml"  # in a sweep's folder: the best trial, for `bakeoff.tun
 PROMOTION_REPORT = Path("reports/promotion.json")  # promote: the challenger, the decision
 
 
+LEADERBOARD_CSV = Path("reports/leaderboard.csv")  # for `dvc plots`
+LEARNING_CURVE_JSON = Path("reports/learning_curve.json")
+LEARNING_CURVE_CSV = Path("reports/learning_curve.csv")  # for `dvc plots`
+LEARNING_CURVE_PLOT = Path("reports/learning_curve.png")
+PARETO_PLOT = Path("reports/pareto.png")
+
+
 def report_path(dataset: str) -> Path:
     """The self-contained HTML report of the latest run on `dataset`."""
     return Path("reports") / dataset / "report.html"
+
+
+def summary_path(dataset: str) -> Path:
+    """The report's Markdown summary, next to it."""
+    return Path("reports") / dataset / "summary.md"

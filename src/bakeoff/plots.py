@@ -53,19 +53,83 @@ def residual_plot(y_true, y_pred, title: str, path: Path) -> None:
     _save(fig, path)
 
 
+FAMILY_COLOURS = {"classical": "#4C72B0", "deep": "#DD8452"}
+
+
 def comparison_plot(rows: list[dict], metric: str, path: Path) -> None:
-    """Horizontal bars of the ranking metric, coloured by family."""
-    colours = {"classical": "#4C72B0", "deep": "#DD8452"}
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(rows) + 1.2))
-    names = [r["model"] for r in rows][::-1]
-    values = [r[metric] for r in rows][::-1]
-    ax.barh(names, values, color=[colours.get(r["family"], "grey") for r in rows][::-1])
-    for y, v in enumerate(values):
-        ax.text(v, y, f" {v:.4f}", va="center", fontsize=8)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
-    ax.legend(handles, list(colours), loc="lower right", fontsize=8)
-    ax.set_xlabel(f"test {metric}")
+    """Horizontal bars of the test score, coloured by family; where a row has resampled
+    scores (`cv`), their mean and interval as a black point with error bars."""
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(rows) + 1.4))
+    rows = rows[::-1]
+    names = [r["model"] for r in rows]
+    values = [r[metric] for r in rows]
+    ax.barh(names, values, color=[FAMILY_COLOURS.get(r["family"], "grey") for r in rows])
+    for y, row in enumerate(rows):
+        cv = (row.get("cv") or {}).get(metric)
+        if cv:
+            ax.errorbar(
+                cv["mean"],
+                y,
+                xerr=[[cv["mean"] - cv["low"]], [cv["high"] - cv["mean"]]],
+                fmt="o",
+                color="black",
+                markersize=3,
+                capsize=3,
+            )
+        ax.text(values[y], y + 0.3, f" {values[y]:.4f}", va="center", fontsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLOURS.values()]
+    handles.append(plt.Line2D([], [], marker="o", color="black", linestyle="none"))
+    ax.legend(handles, [*FAMILY_COLOURS, "resampled mean, 95% CI"], loc="lower right", fontsize=7)
+    ax.set_xlabel(f"{metric} (bars: test split)")
     ax.set_title("bake-off leaderboard")
+    _save(fig, path)
+
+
+def learning_curve_plot(
+    curves: dict[str, list[dict]], families: dict[str, str], metric: str, crossovers, path: Path
+) -> None:
+    """Test score against training rows (log scale) per model, with the repeats' interval."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, points in curves.items():
+        colour = FAMILY_COLOURS.get(families[name], "grey")
+        rows = [p["train_rows"] for p in points]
+        ax.plot(rows, [p["mean"] for p in points], marker="o", color=colour, label=name)
+        ax.fill_between(
+            rows, [p["low"] for p in points], [p["high"] for p in points], color=colour, alpha=0.2
+        )
+    for crossing in crossovers:
+        ax.axvspan(*crossing["between_rows"], color="grey", alpha=0.12)
+    ax.set_xscale("log")
+    ax.set(xlabel="training rows", ylabel=f"test {metric}", title="learning curves")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def pareto_plot(
+    rows: list[dict], metric: str, front: list[str], recommended: str | None, path: Path
+) -> None:
+    """Test score against p95 latency per model; the Pareto front joined, the pick ringed."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for row in rows:
+        x, y = row["latency_p95_ms"], row[metric]
+        ax.scatter(x, y, color=FAMILY_COLOURS.get(row["family"], "grey"), zorder=3)
+        ax.annotate(row["model"], (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        if row["model"] == recommended:
+            ax.scatter(x, y, s=220, facecolors="none", edgecolors="green", linewidths=2, zorder=4)
+    on_front = sorted((r for r in rows if r["model"] in front), key=lambda r: r["latency_p95_ms"])
+    ax.step(
+        [r["latency_p95_ms"] for r in on_front],
+        [r[metric] for r in on_front],
+        where="post",
+        color="grey",
+        linestyle=":",
+    )
+    ax.set_xscale("log")
+    ax.set(
+        xlabel="p95 latency per batch (ms, log scale)",
+        ylabel=f"test {metric}",
+        title="quality vs cost (dotted: Pareto front; ringed: recommended)",
+    )
     _save(fig, path)
 
 

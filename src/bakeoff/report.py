@@ -1,28 +1,37 @@
 """Stage `report`: reports/<dataset>/report.html, one self-contained page (images inline,
-no external links) that reads offline: the verdict, the leaderboard, the registry's
-decision, drift of the newest batch, the data, and how to reproduce the run. It is logged
-to the pipeline's MLflow run.
+no external links) that reads offline, and reports/<dataset>/summary.md, its gist. The page:
+the verdict and the test behind it, the leaderboard with intervals, learning curves, the cost
+ledger, importance, quality against cost with a recommendation, the registry's decision,
+drift of the newest batch, the data, and how to reproduce the run. Both are logged to the
+pipeline's MLflow run.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import html
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from bakeoff import compare, setup_logging
 from bakeoff.io import read_json, write_text
-from bakeoff.params import load_params
+from bakeoff.params import PARAMS_FILE, load_params
 from bakeoff.paths import (
     COMPARISON_PLOT,
     DATA_CARD,
     DRIFT_REPORT,
     LEADERBOARD_JSON,
+    LEARNING_CURVE_CSV,
+    LEARNING_CURVE_JSON,
+    LEARNING_CURVE_PLOT,
+    PARETO_PLOT,
     PROMOTION_REPORT,
     report_path,
+    summary_path,
 )
 from bakeoff.tracking import git_commit
 
@@ -35,6 +44,7 @@ th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
 th:first-child,td:first-child{text-align:left}
 img{max-width:100%;height:auto}
 .flag{color:#b00020;font-weight:600} .ok{color:#1b5e20;font-weight:600}
+.verdict{font-size:1.2em;font-weight:600}
 code,pre{background:#f4f4f4;padding:.1em .3em;white-space:pre-wrap;word-break:break-all}
 """
 
@@ -55,17 +65,161 @@ def image(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def leaderboard_section(board: dict[str, Any], task: str) -> str:
-    columns = [*compare.COLUMNS[task], *compare.COST_COLUMNS]
-    rows = [
-        [name, row["family"], *(row.get(c) for c in columns), row.get("tuning", "defaults")]
-        for name, row in sorted(board["models"].items(), key=lambda kv: kv[1]["rank"])
-    ]
+def leaderboard_section(board: dict[str, Any], task: str, plot: Path) -> str:
+    ranked = sorted(board["models"].items(), key=lambda kv: kv[1]["rank"])
+    header, rows = compare.leaderboard_table([{"model": n, **r} for n, r in ranked], task)
+    resampling = board.get("resampling") or {}
+    if board.get("ranked_by") == "resampled mean":
+        how = (
+            f"{resampling.get('folds')}-fold cross-validation on train+validation, "
+            f"{resampling.get('repeats')} time(s)"
+            if resampling.get("method") == "cv"
+            else f"{resampling.get('repeats')} refits with new seeds"
+        )
+        note = (
+            f"<p>Each metric: mean ± half-width of the {board['confidence']:.0%} interval over "
+            f"the resamples ({how}; intervals corrected for overlapping training sets). Ranked "
+            f"by the resampled {board['metric']}; the <i>test</i> column is the final model "
+            "on the frozen test split.</p>"
+        )
+    else:
+        note = "<p>Scores on the frozen test split only: no resamples, so no intervals.</p>"
     failed = "".join(
         f"<p class='flag'>{html.escape(n)} failed to train: {html.escape(f['error'])}</p>"
         for n, f in board.get("failed", {}).items()
     )
-    return table(["model", "family", *columns, "tuning"], rows) + failed
+    return note + table(header, rows) + failed + image(plot, f"{board['metric']} per model")
+
+
+def verdict_section(board: dict[str, Any]) -> str:
+    found = board.get("verdict")
+    sentence = f"<p class='verdict'>{html.escape(compare.verdict(board))}</p>"
+    if not found:
+        return sentence + (
+            "<p>No paired test: it needs a classical and a deep model, both resampled.</p>"
+        )
+    return sentence + (
+        f"<p>Best classical: <b>{html.escape(found['classical'])}</b>; best deep: "
+        f"<b>{html.escape(found['deep'])}</b> (each family's best by resampled "
+        f"{html.escape(found['metric'])}). Mean paired difference {found['delta']:+.4f}, "
+        f"{found['confidence']:.0%} interval [{found['low']:+.4f}, {found['high']:+.4f}], "
+        f"p = {found['p_value']:.3g}, over {found['resamples']} resamples.</p>"
+        f"<p><i>Why this test:</i> {html.escape(found['method_text'])}</p>"
+    )
+
+
+def learning_curve_section(curve: dict[str, Any] | None, plot: Path) -> str:
+    if not curve or not curve.get("models"):
+        return "<p>No learning curves in this run.</p>"
+    rows = [
+        [
+            name,
+            info["family"],
+            p["train_rows"],
+            f"{p['fraction']:.0%}",
+            p["mean"],
+            p["low"],
+            p["high"],
+        ]
+        for name, info in curve["models"].items()
+        for p in info["points"]
+    ]
+    return (
+        f"<p>{html.escape(curve['statement'])}</p>"
+        + image(plot, "learning curves: test score against training rows")
+        + f"<p>Each point: {curve['repeats']} nested draw(s) of the training split, scored on "
+        f"the frozen test rows; band: {curve.get('confidence', 0.95):.0%} interval over draws.</p>"
+        + table(
+            [
+                "model",
+                "family",
+                "training rows",
+                "fraction",
+                f"test {curve['metric']}",
+                "low",
+                "high",
+            ],
+            rows,
+        )
+    )
+
+
+def cost_section(board: dict[str, Any], evaluate_rows: int | None) -> str:
+    columns = compare.LEDGER_COLUMNS
+    ranked = sorted(board["models"].items(), key=lambda kv: kv[1]["rank"])
+    rows = [[name, row["family"], *(row["cost"].get(c) for c in columns)] for name, row in ranked]
+    fingerprints = {json.dumps(row["cost"].get("hardware"), sort_keys=True) for _, row in ranked}
+    hardware = "".join(
+        f"<li><code>{html.escape(', '.join(f'{k}: {v}' for k, v in json.loads(f).items()))}"
+        "</code></li>"
+        for f in sorted(fingerprints)
+        if f != "null"
+    )
+    mixed = (
+        "<p class='flag'>The models were trained on different hardware: compare their costs "
+        "with care.</p>"
+        if len(fingerprints) > 1
+        else ""
+    )
+    return (
+        f"<p>Latency: wall time to predict a batch of {evaluate_rows or 1000} raw rows through the "
+        "saved MLflow model (p50/p95 over repeats). Peak memory: resident memory the fit "
+        "added. Resample fit seconds: the refits behind the intervals. Hardware:</p>"
+        f"<ul>{hardware}</ul>{mixed}" + table(["model", "family", *columns], rows)
+    )
+
+
+def importance_section(board: dict[str, Any]) -> str:
+    found = board.get("importance") or {}
+    families = [f for f in ("classical", "deep") if f in found]
+    if not families:
+        return "<p>No importances recorded.</p>"
+    depth = max(len(found[f]["top"]) for f in families)
+    header = []
+    for family in families:
+        header += [f"{family}: {found[family]['model']}", "importance"]
+    rows = []
+    for i in range(depth):
+        row: list[Any] = []
+        for family in families:
+            top = found[family]["top"]
+            row += list(top[i]) if i < len(top) else ["", ""]
+        rows.append(row)
+    agreement = found.get("agreement")
+    text = (
+        f"<p>Permutation importance on the test split: the loss in {html.escape(found['metric'])} "
+        "when one raw input column is shuffled (the same code for every model: the saved "
+        "model's predict on raw rows). Every model's full list is in its MLflow run "
+        "(importance.json).</p>"
+    )
+    if agreement:
+        rho = agreement["spearman"]
+        text += (
+            f"<p>Rank agreement (Spearman over all {agreement['columns']} columns): "
+            + (
+                f"<b>{rho:.2f}</b> (p = {agreement['p_value']:.2g})"
+                if rho is not None
+                else "undefined (an importance is constant)"
+            )
+            + ".</p>"
+        )
+    return text + table(header, rows)
+
+
+def pareto_section(board: dict[str, Any], plot: Path) -> str:
+    found = board["recommendation"]
+    pick = (
+        f"<p>Recommended: <b>{html.escape(found['model'])}</b>.</p>"
+        if found["model"]
+        else "<p class='flag'>No model meets the constraints.</p>"
+    )
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in found["reasons"])
+    return (
+        pick + f"<ul>{reasons}</ul>" + f"<p>Pareto front (no model is both better and faster): "
+        f"{html.escape(', '.join(board['pareto_front']))}. Constraints come from "
+        "<code>compare.max_latency_ms</code> and <code>compare.prefer_interpretable</code>.</p>"
+        + image(plot, "test score against p95 latency")
+    )
 
 
 def promotion_section(promotion: dict[str, Any]) -> str:
@@ -175,6 +329,20 @@ def data_section(card: dict[str, Any]) -> str:
     )
 
 
+def reproduce_section(commit: str, lock_hash: str | None, params_text: str) -> str:
+    digest = hashlib.sha256(params_text.encode()).hexdigest()[:16]
+    lock = f"<code>{lock_hash}</code>" if lock_hash else "none yet (first run)"
+    return (
+        f"<p>git commit <code>{html.escape(commit)}</code>; <code>dvc.lock</code> sha256 "
+        f"{lock} (as the report stage found it); <code>params.yaml</code> sha256 "
+        f"<code>{digest}</code>.</p><p>To run it again: <code>git checkout {html.escape(commit)}"
+        "</code>, put the params.yaml below in place (or <code>dvc exp apply &lt;experiment&gt;"
+        "</code>), then <code>dvc repro</code>; <code>dvc checkout</code> restores the stored "
+        "results instead.</p>"
+        f"<details><summary>params.yaml</summary><pre>{html.escape(params_text)}</pre></details>"
+    )
+
+
 def render(
     *,
     dataset: str,
@@ -182,22 +350,24 @@ def render(
     card: dict,
     drift: dict,
     promotion: dict,
-    plot: Path,
+    curve: dict | None,
+    plots: dict[str, Path],
     commit: str,
+    lock_hash: str | None,
+    params_text: str,
+    latency_rows: int | None = None,
 ) -> str:
     sections = [
-        ("Verdict", f"<p>{html.escape(compare.verdict(board).replace('**', ''))}</p>"),
-        ("Leaderboard (test split)", leaderboard_section(board, card["task"])),
-        ("Comparison", image(plot, f"test {board['metric']} per model")),
+        ("Verdict", verdict_section(board)),
+        ("Leaderboard", leaderboard_section(board, card["task"], plots["comparison"])),
+        ("Learning curves", learning_curve_section(curve, plots["learning_curve"])),
+        ("Cost ledger", cost_section(board, latency_rows)),
+        ("Importance", importance_section(board)),
+        ("Quality vs cost", pareto_section(board, plots["pareto"])),
         ("Registry", promotion_section(promotion)),
         ("Drift", drift_section(drift)),
         ("Data", data_section(card)),
-        (
-            "Reproduce",
-            f"<p>git commit <code>{commit}</code>; then <code>dvc exp run</code> "
-            "(or <code>git checkout &lt;commit&gt; &amp;&amp; dvc checkout</code> for the "
-            "stored results).</p>",
-        ),
+        ("Reproduce", reproduce_section(commit, lock_hash, params_text)),
     ]
     body = "\n".join(f"<section><h2>{t}</h2>\n{s}</section>" for t, s in sections)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -209,29 +379,93 @@ def render(
     )
 
 
+def summary_markdown(dataset: str, board: dict, curve: dict | None, commit: str) -> str:
+    """The report's gist in Markdown: for MLflow's artifact view, pull requests and chat."""
+    ranked = sorted(board["models"].items(), key=lambda kv: kv[1]["rank"])
+    header, rows = compare.leaderboard_table([{"model": n, **r} for n, r in ranked], board["task"])
+    lines = [f"# bakeoff: {dataset}", "", f"**Verdict.** {compare.verdict(board)}", ""]
+    if board.get("verdict"):
+        lines += [f"Test: {board['verdict']['method_text']}", ""]
+    lines += ["## Leaderboard", "", compare.markdown_table(header, rows), ""]
+    if curve and curve.get("models"):
+        lines += ["## Learning curves", "", curve["statement"], ""]
+    found = board["recommendation"]
+    lines += [
+        "## Recommendation",
+        "",
+        f"**{found['model'] or 'none'}**: " + "; ".join(found["reasons"]),
+        "",
+    ]
+    cost = [
+        [
+            name,
+            row["cost"].get("fit_seconds"),
+            row["cost"].get("latency_p95_ms"),
+            row["cost"].get("model_size_mb"),
+        ]
+        for name, row in ranked
+    ]
+    lines += [
+        "## Cost",
+        "",
+        compare.markdown_table(["model", "fit s", "p95 ms", "size MB"], cost),
+        "",
+    ]
+    importance = board.get("importance") or {}
+    for family in ("classical", "deep"):
+        if family in importance:
+            top = ", ".join(f"{c} ({v:.3g})" for c, v in importance[family]["top"][:5])
+            lines.append(f"- Top columns, {importance[family]['model']}: {top}")
+    agreement = (importance.get("agreement") or {}).get("spearman")
+    if agreement is not None:
+        lines.append(f"- Rank agreement (Spearman): {agreement:.2f}")
+    lines += [
+        "",
+        f"Reproduce: git commit `{commit}`, then `dvc repro` (full report: report.html).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     setup_logging()
     params = load_params()
     board = read_json(LEADERBOARD_JSON)
+    commit = git_commit()
+    curve = read_json(LEARNING_CURVE_JSON) if LEARNING_CURVE_JSON.is_file() else None
+    lock = Path("dvc.lock")
     page = render(
         dataset=params.data.name,
         board=board,
         card=read_json(DATA_CARD),
         drift=read_json(DRIFT_REPORT),
         promotion=read_json(PROMOTION_REPORT),
-        plot=COMPARISON_PLOT,
-        commit=git_commit(),
+        curve=curve,
+        plots={
+            "comparison": COMPARISON_PLOT,
+            "learning_curve": LEARNING_CURVE_PLOT,
+            "pareto": PARETO_PLOT,
+        },
+        commit=commit,
+        lock_hash=hashlib.sha256(lock.read_bytes()).hexdigest()[:16] if lock.is_file() else None,
+        params_text=PARAMS_FILE.read_text(encoding="utf-8"),
+        latency_rows=params.evaluate.latency_rows,
     )
     path = report_path(params.data.name)
     write_text(path, page)
+    summary = summary_path(params.data.name)
+    write_text(summary, summary_markdown(params.data.name, board, curve, commit))
     if board.get("pipeline_run_id"):
         import mlflow
 
         from bakeoff import tracking
 
         tracking.connect(params.tracking_uri)
-        mlflow.MlflowClient().log_artifact(board["pipeline_run_id"], str(path))
-    log.info("report: %s", path)
+        client = mlflow.MlflowClient()
+        for file in (path, summary, LEARNING_CURVE_JSON, LEARNING_CURVE_CSV, LEARNING_CURVE_PLOT):
+            if file.is_file():
+                client.log_artifact(board["pipeline_run_id"], str(file))
+    log.info("report: %s; summary: %s", path, summary)
 
 
 if __name__ == "__main__":

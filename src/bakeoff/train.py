@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from bakeoff import metrics, setup_logging
+from bakeoff.cost import peak_memory
 from bakeoff.io import read_json, write_json
 from bakeoff.models import build_model
 from bakeoff.params import Params, load_model_params
@@ -187,7 +188,10 @@ def train_and_log(
         mlflow.log_params(tracking.flatten(logged))
         mlflow.log_text(yaml.safe_dump(logged, sort_keys=False), "config.yaml")
         try:
-            model, fit_seconds = fit_model(config, task=task, train=train, val=val, target=target)
+            with peak_memory() as memory:
+                model, fit_seconds = fit_model(
+                    config, task=task, train=train, val=val, target=target
+                )
         except Exception as exc:
             # The contestant's own failure (a NaN loss, a bad setting): reported, and the
             # bake-off goes on. Anything after this point (logging, saving) is the
@@ -208,7 +212,11 @@ def train_and_log(
             log_history(run.info.run_id, history)
         val_scores = validation_scores(model, val, target, task)
         mlflow.log_metrics(
-            {"fit_seconds": fit_seconds, **{f"validation/{k}": v for k, v in val_scores.items()}}
+            {
+                "fit_seconds": fit_seconds,
+                **memory,
+                **{f"validation/{k}": v for k, v in val_scores.items()},
+            }
         )
 
         served = ServedModel(model=model, steps=params.model_steps, target=target)
@@ -226,8 +234,11 @@ def train_and_log(
             "experiment_id": run.info.experiment_id,
             "model_uri": f"runs:/{run.info.run_id}/model",
             "fit_seconds": fit_seconds,
+            **memory,
             "val": val_scores,
             **model.describe(),
+            # With every cost figure: a laptop's run and a GPU server's are not comparable.
+            "hardware": tracking.hardware(),
         }
         if history:
             info["epochs"] = len(history)

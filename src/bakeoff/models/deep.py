@@ -309,6 +309,8 @@ class _LightningEstimator(BaseEstimator):
             config["checkpoint_dir"], val is not None, train_batches
         )
         trainer = self._make_trainer(config, callbacks)
+        # For the cost ledger: what the run actually used ("cpu", "cuda", "mps").
+        self.accelerator_ = type(trainer.accelerator).__name__.removesuffix("Accelerator").lower()
         resume_from = _resume_path(config)
         val_batches = None
         if val is not None:

@@ -184,7 +184,15 @@ class TabularModel:
     def describe(self) -> dict[str, Any]:
         """Size figures for the cost ledger: parameters (networks) or tree nodes (ensembles)."""
         est = self.estimator
-        info: dict[str, Any] = {"estimator": type(est).__name__}
+        info: dict[str, Any] = {
+            "estimator": type(est).__name__,
+            "accelerator": getattr(est, "accelerator_", "cpu"),
+            # Coefficients a person can read off: linear models and single trees (a
+            # baseline that ignores its inputs does not count).
+            "interpretable": type(est).__module__.startswith(
+                ("sklearn.linear_model", "sklearn.tree")
+            ),
+        }
         if hasattr(est, "network_"):
             info["parameters"] = int(sum(p.numel() for p in est.network_.parameters()))
         elif hasattr(est, "estimators_"):

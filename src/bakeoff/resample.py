@@ -1,0 +1,179 @@
+"""Stage `resample` (one per model): fit the contestant again on resamples of the data, so
+the leaderboard can give intervals and the verdict a paired test.
+
+    python -m bakeoff.resample <model>
+
+method `cv` (default): repeated k-fold (stratified for classification) over train+validation.
+Each fold's training part is split again into fit and early-stopping rows in the pipeline's
+own proportions, so every fit sees data as the final fit does; the held-out fold scores it.
+Every model gets the same folds (same rows, same seed), which makes the scores paired.
+method `seeds`: the final fit's split, refitted with new seeds and scored on the test split;
+its interval covers training randomness only, not the choice of rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, train_test_split
+
+from bakeoff import setup_logging
+from bakeoff.io import read_json, write_json
+from bakeoff.params import ResamplingConfig, load_model_params
+from bakeoff.paths import DATA_CARD, features_path, resample_path
+from bakeoff.train import fit_model, is_rank_zero, validation_scores
+
+log = logging.getLogger(__name__)
+
+
+def reseeded(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The model's config with its own randomness (`random_state`) drawn from `seed`."""
+    return {**config, "random_state": seed} if "random_state" in config else config
+
+
+def cv_folds(
+    y: pd.Series, task: str, folds: int, repeats: int, seed: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(train, held-out) row positions; stratified when every class fills every fold."""
+    stratify = task == "classification" and y.value_counts().min() >= folds
+    if task == "classification" and not stratify:
+        log.warning("a class has fewer than %d rows: the folds are not stratified", folds)
+    splitter = (
+        RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+        if stratify
+        else RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+        if repeats > 1
+        else KFold(n_splits=folds, shuffle=True, random_state=seed)
+    )
+    yield from splitter.split(np.zeros(len(y)), y)
+
+
+def split_off_validation(
+    frame: pd.DataFrame, target: str, task: str, share: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit rows and early-stopping rows, stratified when the classes allow it."""
+    y = frame[target]
+    stratify = y if task == "classification" and y.value_counts().min() >= 2 else None
+    fit, val = train_test_split(frame, test_size=share, random_state=seed, stratify=stratify)
+    return fit, val
+
+
+def fingerprint(positions: np.ndarray) -> str:
+    """Names a resample's held-out rows, so compare can check two models saw the same ones."""
+    return hashlib.sha256(np.sort(positions).astype(np.int64).tobytes()).hexdigest()[:16]
+
+
+def resample_scores(
+    config: dict[str, Any],
+    *,
+    task: str,
+    target: str,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    test: pd.DataFrame,
+    resampling: ResamplingConfig,
+    val_share: float,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Fit and score the model once per resample; one dict of scores (and sizes) each."""
+    results = []
+    if resampling.method == "seeds":
+        for i in range(resampling.repeats):
+            model, seconds = fit_model(
+                reseeded(config, seed + 1 + i), task=task, train=train, val=val, target=target
+            )
+            results.append(
+                {
+                    "resample": i,
+                    "train_rows": len(train),
+                    "fit_rows": len(train),
+                    "test_rows": len(test),
+                    "held_out": "test",
+                    "fit_seconds": seconds,
+                    **validation_scores(model, test, target, task),
+                }
+            )
+        return results
+    pool = pd.concat([train, val], ignore_index=True)
+    folds = cv_folds(pool[target], task, resampling.folds, resampling.repeats, seed)
+    for i, (inside, held_out) in enumerate(folds):
+        fit, early = split_off_validation(pool.iloc[inside], target, task, val_share, seed + i)
+        model, seconds = fit_model(config, task=task, train=fit, val=early, target=target)
+        results.append(
+            {
+                "resample": i,
+                "train_rows": len(inside),  # fit + early-stopping rows
+                "fit_rows": len(fit),
+                "test_rows": len(held_out),
+                "held_out": fingerprint(held_out),
+                "fit_seconds": seconds,
+                **validation_scores(model, pool.iloc[held_out], target, task),
+            }
+        )
+        log.info(
+            "resample %d: %s",
+            i,
+            {k: round(v, 4) for k, v in results[-1].items() if isinstance(v, float)},
+        )
+    return results
+
+
+def ratio(resampling: ResamplingConfig, results: list[dict[str, Any]]) -> float:
+    """n_test / n_train for the Nadeau-Bengio correction; 0 for seeds (one fixed split)."""
+    if resampling.method == "seeds":
+        return 0.0
+    return float(np.mean([r["test_rows"] / r["train_rows"] for r in results]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    setup_logging()
+    name, params = load_model_params(argv, __doc__.splitlines()[0])
+    card = read_json(DATA_CARD)
+    resampling = params.compare.resampling
+    frames = {split: pd.read_parquet(features_path(split)) for split in ("train", "val", "test")}
+    # The early-stopping share of a fold's training part: validation's share of train+val.
+    val_share = params.split.val_size / (1 - params.split.test_size)
+    record = {
+        "model": name,
+        "method": resampling.method,
+        "folds": resampling.folds if resampling.method == "cv" else None,
+        "repeats": resampling.repeats,
+    }
+    try:
+        results = resample_scores(
+            params.models[name],
+            task=card["task"],
+            target=card["target"],
+            **frames,
+            resampling=resampling,
+            val_share=val_share,
+            seed=params.seed,
+        )
+    except Exception as exc:  # the contestant's failure, as in train: the bake-off goes on
+        log.error(
+            "%s failed on a resample (%s: %s): no interval for it", name, type(exc).__name__, exc
+        )
+        if is_rank_zero():
+            write_json(
+                resample_path(name),
+                {**record, "status": "failed", "error": f"{type(exc).__name__}: {exc}"},
+            )
+        return
+    if not is_rank_zero():
+        return
+    write_json(
+        resample_path(name),
+        {**record, "status": "done", "ratio": ratio(resampling, results), "resamples": results},
+    )
+    log.info(
+        "%s: %d resamples in %.1f s", name, len(results), sum(r["fit_seconds"] for r in results)
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+import numpy as np
+import pandas as pd
+
+from bakeoff.evaluate import score
+from bakeoff.importance import permutation_importance, rank_agreement
+from bakeoff.models import build_model
+
+
+def fitted_model():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            "signal": rng.normal(size=300),
+            "noise": rng.normal(size=300),
+            "colour": rng.choice(["red", "blue"], 300),
+        }
+    )
+    y = pd.Series(np.where(X.signal > 0, "yes", "no"))
+    model = build_model(
+        {"_target_": "bakeoff.models.classical.linear", "C": 10.0}, "classification"
+    )
+    return model.fit(X, y), X, y
+
+
+def predict_frame(model):
+    """Predictions as a saved model returns them: `prediction` and `proba_<class>` columns."""
+
+    def predict(X: pd.DataFrame) -> pd.DataFrame:
+        proba = model.predict_proba(X)
+        frame = pd.DataFrame(proba, columns=[f"proba_{c}" for c in model.classes_], index=X.index)
+        return frame.assign(prediction=model.classes_[proba.argmax(axis=1)])
+
+    return predict
+
+
+def test_the_column_the_target_follows_matters_and_the_others_do_not():
+    model, X, y = fitted_model()
+    seen = []
+
+    def predict(frame):
+        seen.append(frame.copy())
+        return predict_frame(model)(frame)
+
+    importance = permutation_importance(
+        predict,
+        lambda y_true, p: score("classification", y_true, p),
+        X,
+        y,
+        metric="accuracy",
+        repeats=3,
+        seed=0,
+    )
+    assert importance["signal"]["mean"] > 0.3
+    assert abs(importance["noise"]["mean"]) < 0.05 and abs(importance["colour"]["mean"]) < 0.05
+    assert len(seen) == 1 + 3  # baseline, then one stacked call per column
+    shuffled = seen[1]
+    assert len(shuffled) == 3 * len(X)
+    assert shuffled["colour"].dtype == X["colour"].dtype  # untouched columns keep their dtype
+    assert (shuffled["noise"].to_numpy()[: len(X)] == X["noise"].to_numpy()).all()
+    assert sorted(shuffled["signal"].to_numpy()[: len(X)]) == sorted(X["signal"])
+
+
+def test_lower_is_better_metric_counts_a_worse_loss_as_importance():
+    model, X, y = fitted_model()
+    importance = permutation_importance(
+        predict_frame(model),
+        lambda y_true, p: score("classification", y_true, p),
+        X,
+        y,
+        metric="log_loss",
+        repeats=2,
+        seed=0,
+    )
+    assert importance["signal"]["mean"] > 0.5
+
+
+def test_rank_agreement_is_spearman_over_shared_columns_and_undefined_when_constant():
+    a = {c: {"mean": v} for c, v in zip("abcd", [4, 3, 2, 1], strict=True)}
+    b = {c: {"mean": v} for c, v in zip("abcd", [40, 30, 20, 10], strict=True)}
+    assert rank_agreement(a, b)["spearman"] == 1.0
+    reverse = {c: {"mean": -v["mean"]} for c, v in b.items()}
+    assert rank_agreement(a, reverse)["spearman"] == -1.0
+    flat = {c: {"mean": 0.0} for c in "abcd"}
+    assert rank_agreement(a, flat)["spearman"] is None

@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from bakeoff.learning_curve import curve_table, learning_curve, nested_order, read_trend
+from bakeoff.params import LearningCurveConfig
+
+
+def test_nested_order_prefixes_keep_class_shares():
+    y = pd.Series(["a"] * 90 + ["b"] * 10)
+    order = nested_order(y, "classification", seed=0)
+    assert sorted(order) == list(range(100))
+    for n in (10, 20, 50):
+        minority = (y.iloc[order[:n]] == "b").sum()
+        assert abs(minority - n / 10) <= 1  # its share, up to one row
+    assert not np.array_equal(order, nested_order(y, "classification", seed=1))
+
+
+def points(means, rows=(100, 200, 400, 800)):
+    return [
+        {"train_rows": r, "fraction": r / 800, "mean": m, "low": m, "high": m}
+        for r, m in zip(rows, means, strict=True)
+    ]
+
+
+def test_trend_marks_a_crossover_and_says_whether_more_data_could_change_the_lead():
+    curves = {"hgb": points([0.80, 0.84, 0.86, 0.87]), "mlp": points([0.70, 0.80, 0.87, 0.90])}
+    trend = read_trend(curves, {"hgb": "classical", "mlp": "deep"}, "accuracy")
+    assert trend["crossovers"] == [
+        {"between_rows": [200, 400], "leader_before": "hgb", "leader_after": "mlp"}
+    ]
+    assert trend["leader"] == "mlp"
+    assert "mlp overtakes hgb" in trend["statement"] and "hint" in trend["statement"]
+
+
+def test_trend_extrapolates_when_the_trailing_family_gains_faster():
+    curves = {"hgb": points([0.80, 0.85, 0.87, 0.88]), "mlp": points([0.60, 0.70, 0.78, 0.84])}
+    trend = read_trend(curves, {"hgb": "classical", "mlp": "deep"}, "accuracy")
+    assert trend["crossovers"] == [] and trend["leader"] == "hgb"
+    # gap 0.04 closing by 0.06 - 0.01 = 0.05 per doubling: 0.8 doublings
+    assert trend["doublings_to_close"] == pytest.approx(0.8)
+    assert "more data could change the verdict" in trend["statement"]
+
+
+def test_trend_on_lower_is_better_metric_and_a_leader_that_keeps_gaining():
+    curves = {"hgb": points([0.60, 0.52, 0.48, 0.45]), "mlp": points([0.70, 0.62, 0.58, 0.57])}
+    trend = read_trend(curves, {"hgb": "classical", "mlp": "deep"}, "rmse")
+    assert trend["leader"] == "hgb" and trend["doublings_to_close"] is None
+    assert "unlikely to change who leads" in trend["statement"]
+    table = curve_table(curves, {"hgb": "classical", "mlp": "deep"})
+    assert list(table.columns[:3]) == ["fraction", "train_rows", "classical"]
+    assert table["deep"].tolist() == [0.70, 0.62, 0.58, 0.57]
+
+
+def test_learning_curve_fits_nested_fractions_and_scores_the_same_test_rows():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x1": rng.normal(size=400), "x2": rng.normal(size=400)})
+    frame["y"] = np.where(frame.x1 + 0.3 * rng.normal(size=400) > 0, "pos", "neg")
+    train, val, test = frame.iloc[:240], frame.iloc[240:320], frame.iloc[320:]
+    curve = learning_curve(
+        {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 200},
+        task="classification",
+        target="y",
+        train=train,
+        val=val,
+        test=test,
+        curve=LearningCurveConfig(fractions=[0.1, 1.0], repeats=2),
+        metric="accuracy",
+        seed=0,
+        confidence=0.95,
+    )
+    assert [p["train_rows"] for p in curve] == [24, 240]
+    assert all(len(p["scores"]) == 2 for p in curve)
+    assert curve[1]["mean"] > 0.8 and curve[1]["low"] <= curve[1]["mean"] <= curve[1]["high"]
+
+
+def test_fractions_must_lie_in_zero_one():
+    with pytest.raises(ValueError, match="fractions must lie in"):
+        LearningCurveConfig(fractions=[0.5, 1.5])
+    assert LearningCurveConfig(fractions=[1.0, 0.25, 0.25]).fractions == (0.25, 1.0)

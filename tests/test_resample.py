@@ -1,0 +1,76 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from bakeoff.params import ResamplingConfig
+from bakeoff.resample import cv_folds, ratio, resample_scores, reseeded
+
+LOGREG = {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 200}
+
+
+@pytest.fixture
+def splits():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x1": rng.normal(size=300), "x2": rng.normal(size=300)})
+    frame["y"] = np.where(frame.x1 + 0.5 * rng.normal(size=300) > 0, "pos", "neg")
+    return frame.iloc[:180], frame.iloc[180:240], frame.iloc[240:]
+
+
+def test_cv_resamples_are_the_same_rows_for_every_model(splits):
+    train, val, test = splits
+    config = ResamplingConfig(method="cv", folds=3, repeats=2)
+    kwargs = dict(
+        task="classification",
+        target="y",
+        train=train,
+        val=val,
+        test=test,
+        resampling=config,
+        val_share=0.25,
+        seed=7,
+    )
+    a = resample_scores(LOGREG, **kwargs)
+    b = resample_scores({**LOGREG, "C": 0.01}, **kwargs)
+    assert len(a) == 6
+    assert [r["held_out"] for r in a] == [r["held_out"] for r in b]
+    assert len({r["held_out"] for r in a}) == 6  # two repeats draw different folds
+    assert all(r["test_rows"] == 80 and r["train_rows"] == 160 and r["fit_rows"] == 120 for r in a)
+    assert ratio(config, a) == pytest.approx(0.5)  # 3 folds: n_test / n_train = 1 / 2
+    assert np.mean([r["accuracy"] for r in a]) > 0.75
+
+
+def test_folds_are_stratified_when_the_classes_allow_it():
+    y = pd.Series(["a"] * 40 + ["b"] * 10)
+    for _, held_out in cv_folds(y, "classification", folds=5, repeats=1, seed=0):
+        assert (y.iloc[held_out] == "b").sum() == 2
+
+
+def test_seeds_refit_the_same_split_and_score_the_test_rows(splits):
+    train, val, test = splits
+    config = ResamplingConfig(method="seeds", repeats=3)
+    forest = {
+        "_target_": "bakeoff.models.classical.random_forest",
+        "n_estimators": 5,
+        "random_state": 0,
+    }
+    scores = resample_scores(
+        forest,
+        task="classification",
+        target="y",
+        train=train,
+        val=val,
+        test=test,
+        resampling=config,
+        val_share=0.25,
+        seed=1,
+    )
+    assert [r["held_out"] for r in scores] == ["test"] * 3 and ratio(config, scores) == 0.0
+    assert len({r["log_loss"] for r in scores}) > 1  # the seed changed the forest
+    assert reseeded(forest, 5)["random_state"] == 5 and reseeded(LOGREG, 5) == LOGREG
+
+
+def test_resampling_settings_are_checked():
+    with pytest.raises(ValueError, match="cv or seeds"):
+        ResamplingConfig(method="bootstrap")
+    with pytest.raises(ValueError, match="seeds: an interval"):
+        ResamplingConfig(method="seeds", repeats=1)
