@@ -28,6 +28,15 @@ QUICK = [
     "models.random_forest.n_estimators=100",
     "-S",
     "models.extra_trees.n_estimators=100",
+    # The verdict's refits: fewer folds, fractions and repeats than the defaults.
+    "-S",
+    "compare.resampling.folds=3",
+    "-S",
+    "compare.learning_curve.fractions=[0.25,0.5,1.0]",
+    "-S",
+    "compare.learning_curve.repeats=2",
+    "-S",
+    "compare.importance.repeats=2",
 ]
 MODELS = [
     "dummy",
@@ -131,7 +140,8 @@ def project(tmp_path_factory) -> Path:
     stages = stages_run(result.stdout)
     assert stages[:4] == ["config", "ingest", "validate", "split"]
     assert set(stages[4:6]) == {"drift", "featurize"}
-    assert stages[-3:] == ["compare", "promote", "report"]
+    assert set(stages[-4:]) == {"compare", "learning_curve", "promote", "report"}
+    assert stages[-4] == "compare" and stages[-1] == "report"
     snapshot = root.parent / "snapshot"  # what `restored` puts back
     shutil.copytree(root / "reports", snapshot / "reports")
     for name in SNAPSHOT_FILES:

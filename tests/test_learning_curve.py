@@ -78,3 +78,10 @@ def test_fractions_must_lie_in_zero_one():
     with pytest.raises(ValueError, match="fractions must lie in"):
         LearningCurveConfig(fractions=[0.5, 1.5])
     assert LearningCurveConfig(fractions=[1.0, 0.25, 0.25]).fractions == (0.25, 1.0)
+
+
+def test_a_catch_up_beyond_ten_doublings_is_not_extrapolated():
+    curves = {"hgb": points([0.80, 0.85, 0.87, 0.88]), "mlp": points([0.60, 0.70, 0.79, 0.80001])}
+    trend = read_trend(curves, {"hgb": "classical", "mlp": "deep"}, "accuracy")
+    assert trend["doublings_to_close"] > 10
+    assert "more than 10 doublings" in trend["statement"] and "unlikely" in trend["statement"]

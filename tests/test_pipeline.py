@@ -13,7 +13,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline_project import DEEP, MODELS, QUICK, _env, line_up, mlp_settings, run, stages_run
+from pipeline_project import (
+    DEEP,
+    MODELS,
+    PROJECT_ROOT,
+    QUICK,
+    _env,
+    line_up,
+    mlp_settings,
+    run,
+    stages_run,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -202,3 +212,80 @@ def test_image_dataset_runs_the_bake_off_with_the_cnn(project):
     assert set(board["models"]) == {"dummy", "logreg", "cnn"}
     assert board["models"]["cnn"]["family"] == "deep"
     assert board["models"]["cnn"]["accuracy"] > board["models"]["dummy"]["accuracy"] + 0.5
+
+
+def test_the_verdict_report_shows_its_evidence_and_opens_in_a_browser(project):
+    """The normal pipeline run wrote the report: intervals from paired folds, the family test,
+    learning curves, importance for every model (networks too), the cost ledger; the page is
+    self-contained, logged to MLflow, and a real browser shows every image without overflow."""
+    from browser import check_page, problems, require_chromium
+
+    board = json.loads((project / "reports/leaderboard.json").read_text())
+    folds = {}
+    for name in MODELS:
+        cv = board["models"][name]["cv"]["accuracy"]
+        assert 0 <= cv["low"] <= cv["mean"] <= cv["high"] <= 1 and cv["n"] == 3, name
+        record = json.loads((project / f"reports/resample/{name}.json").read_text())
+        folds[name] = [r["held_out"] for r in record["resamples"]]
+        cost = board["models"][name]["cost"]
+        assert cost["fit_seconds"] > 0 and cost["latency_p95_ms"] > 0 and cost["model_size_mb"] > 0
+        assert cost["hardware"]["cpu_cores"] > 0 and cost["accelerator"] == "cpu"
+        importance = json.loads((project / f"reports/evaluate/{name}/importance.json").read_text())
+        assert len(importance["columns"]) == 30 and importance["metric"] == "log_loss"
+    assert len({tuple(f) for f in folds.values()}) == 1  # every model on the same folds
+    for name in DEEP:
+        assert board["models"][name]["cost"]["parameters"] > 1000
+    assert board["models"]["random_forest"]["cost"]["tree_nodes"] > 100
+    # The networks rely on the data too: shuffling their top column costs log loss.
+    mlp = json.loads((project / "reports/evaluate/mlp/importance.json").read_text())
+    assert max(c["mean"] for c in mlp["columns"].values()) > 0.01
+
+    verdict = board["verdict"]
+    assert (verdict["classical"], verdict["deep"]) == (board["best_classical"], board["best_deep"])
+    assert verdict["resamples"] == 3 and verdict["low"] <= verdict["delta"] <= verdict["high"]
+    sentence = verdict["sentence"]
+    forms = (f"{verdict['classical']} beats", f"{verdict['deep']} beats", "No significant")
+    assert sentence.startswith(forms), sentence
+    # No constraints are set: the recommendation is the best-ranked model, on the front.
+    assert board["recommendation"]["model"] == board["best_model"]
+    assert board["best_model"] in board["pareto_front"]
+    assert board["importance"]["agreement"]["columns"] == 30
+
+    curve = json.loads((project / "reports/learning_curve.json").read_text())
+    assert set(curve["models"]) == {board["best_classical"], board["best_deep"]}
+    for info in curve["models"].values():
+        assert [p["fraction"] for p in info["points"]] == [0.25, 0.5, 1.0]
+        assert all(len(p["scores"]) == 2 for p in info["points"])
+    assert "hint, not a forecast" in curve["statement"]
+
+    report = project / "reports/breast_cancer/report.html"
+    page = report.read_text()
+    for section in (
+        "Verdict",
+        "Leaderboard",
+        "Learning curves",
+        "Cost ledger",
+        "Importance",
+        "Quality vs cost",
+        "Registry",
+        "Drift",
+        "Data",
+        "Reproduce",
+    ):
+        assert f"<h2>{section}</h2>" in page, section
+    assert sentence in page.replace("&#x27;", "'") and "Nadeau" in page
+    assert 'src="http' not in page and 'href="http' not in page
+    summary = (project / "reports/breast_cancer/summary.md").read_text()
+    assert sentence in summary and "## Learning curves" in summary
+
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    artifacts = {a.path for a in client.list_artifacts(board["pipeline_run_id"])}
+    assert {"report.html", "summary.md", "learning_curve.png", "pareto.png"} <= artifacts
+    shown = run(project, "dvc", "plots", "show", "--json").stdout
+    assert "learning curves" in shown and "leaderboard" in shown
+
+    require_chromium()
+    screenshot = PROJECT_ROOT / "tests/artifacts/report-breast_cancer.png"
+    result = check_page(report, screenshot)
+    assert result["images"] == 3 and not problems(result), problems(result)
+    assert screenshot.stat().st_size > 50_000

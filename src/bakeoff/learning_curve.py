@@ -36,6 +36,8 @@ from bakeoff.train import fit_model, validation_scores
 
 log = logging.getLogger(__name__)
 
+MAX_DOUBLINGS = 10  # beyond this an extrapolated catch-up is not worth stating
+
 
 def nested_order(y: pd.Series, task: str, seed: int) -> np.ndarray:
     """Row positions in an order whose every prefix is a random sample of the rows, and for
@@ -139,9 +141,15 @@ def read_trend(
         f"{gain[leader]:+.4f} for {leader} and {gain[trailer]:+.4f} for {trailer}."
     )
     closing = gain[trailer] - gain[leader]
-    needed = gap / closing if closing > 0 else None
+    needed = gap / closing if closing > 1e-9 else None  # float noise is not a trend
     if gap == 0:
         text.append("The two are level at full size.")
+    elif needed is not None and needed > MAX_DOUBLINGS:
+        text.append(
+            f"{trailer} gains a little faster, but at that rate it would need more than "
+            f"{MAX_DOUBLINGS} doublings of the data ({2**MAX_DOUBLINGS:,}x) to catch up, so "
+            "more data is unlikely to change who leads."
+        )
     elif needed is not None:
         text.append(
             f"{trailer} gains faster: if that went on, it would catch up after about "

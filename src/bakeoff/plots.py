@@ -77,9 +77,21 @@ def comparison_plot(rows: list[dict], metric: str, path: Path) -> None:
                 capsize=3,
             )
         ax.text(values[y], y + 0.3, f" {values[y]:.4f}", va="center", fontsize=7)
+    # Zoom on the scores: bars from zero would hide differences of a few points.
+    intervals = [(r.get("cv") or {}).get(metric) for r in rows]
+    ends = values + [cv[k] for cv in intervals if cv for k in ("low", "high")]
+    span = max(ends) - min(ends) or 1.0
+    ax.set_xlim(min(ends) - 0.1 * span, max(ends) + 0.15 * span)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLOURS.values()]
     handles.append(plt.Line2D([], [], marker="o", color="black", linestyle="none"))
-    ax.legend(handles, [*FAMILY_COLOURS, "resampled mean, 95% CI"], loc="lower right", fontsize=7)
+    ax.legend(
+        handles,
+        [*FAMILY_COLOURS, "resampled mean, 95% CI"],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12 - 0.3 / len(rows)),
+        ncol=3,
+        fontsize=7,
+    )
     ax.set_xlabel(f"{metric} (bars: test split)")
     ax.set_title("bake-off leaderboard")
     _save(fig, path)
@@ -106,12 +118,12 @@ def learning_curve_plot(
 
 
 def pareto_plot(
-    rows: list[dict], metric: str, front: list[str], recommended: str | None, path: Path
+    rows: list[dict], label: str, front: list[str], recommended: str | None, path: Path
 ) -> None:
-    """Test score against p95 latency per model; the Pareto front joined, the pick ringed."""
+    """Each row's `quality` against its p95 latency; the Pareto front joined, the pick ringed."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for row in rows:
-        x, y = row["latency_p95_ms"], row[metric]
+        x, y = row["latency_p95_ms"], row["quality"]
         ax.scatter(x, y, color=FAMILY_COLOURS.get(row["family"], "grey"), zorder=3)
         ax.annotate(row["model"], (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
         if row["model"] == recommended:
@@ -119,7 +131,7 @@ def pareto_plot(
     on_front = sorted((r for r in rows if r["model"] in front), key=lambda r: r["latency_p95_ms"])
     ax.step(
         [r["latency_p95_ms"] for r in on_front],
-        [r[metric] for r in on_front],
+        [r["quality"] for r in on_front],
         where="post",
         color="grey",
         linestyle=":",
@@ -127,7 +139,7 @@ def pareto_plot(
     ax.set_xscale("log")
     ax.set(
         xlabel="p95 latency per batch (ms, log scale)",
-        ylabel=f"test {metric}",
+        ylabel=label,
         title="quality vs cost (dotted: Pareto front; ringed: recommended)",
     )
     _save(fig, path)

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em;display:block;overflow-x:auto}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 img{max-width:100%;height:auto}
 .flag{color:#b00020;font-weight:600} .ok{color:#1b5e20;font-weight:600}
@@ -321,6 +321,9 @@ def data_section(card: dict[str, Any]) -> str:
         f"({', '.join(f'{n} {k}' for k, n in kinds.items())}), target "
         f"<code>{html.escape(card['target'])}</code> ({card['task']}), {len(batches)} "
         f"batch(es). Content hash <code>{card['content_hash'][:16]}</code>.</p>"
+        + "<details><summary>Columns and types</summary>"
+        + table(["column", "type"], sorted(card["features"].items()))
+        + "</details>"
         + (
             f"<p>Validation warnings:</p><ul>{items}</ul>"
             if items

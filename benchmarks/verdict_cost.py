@@ -1,0 +1,150 @@
+"""What the verdict costs: one normal pipeline run (`dvc exp run`) on a dataset, in a scratch
+copy of the project, timing every stage as DVC starts it. The bake-off without uncertainty
+and learning curves is the same run less the `resample` and `learning_curve` stages and the
+permutation importance inside `evaluate`; the ratio of the two is what the verdict adds.
+
+    python benchmarks/verdict_cost.py --data breast_cancer
+    python benchmarks/verdict_cost.py --data adult --models logreg hist_gradient_boosting mlp
+
+Adult and California need their files in data/external/ (copied from ../shared/datasets
+when present). Writes benchmarks/results/verdict_cost_<data>.json and keeps the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import ROOT
+
+RESULTS = Path(__file__).parent / "results"  # verdict_cost_<data>.json
+SHARED = ROOT.parent / "shared" / "datasets"
+LINE_UP = [
+    "dummy",
+    "logreg",
+    "knn",
+    "svm",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+    "mlp",
+    "resnet",
+    "ft_transformer",
+]
+VERDICT_STAGES = ("resample@", "learning_curve")
+
+
+def copy_project(target: Path) -> None:
+    """The project's files (not its results) in a fresh git repo, as the tests do."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in files:
+        source = ROOT / name
+        if name.startswith(("data/", "reports/")) and not name.startswith("data/external/"):
+            continue
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    for name in ("adult.data", "california_housing.csv"):
+        if (SHARED / name).is_file():
+            shutil.copy2(SHARED / name, target / "data/external" / name)
+    (target / "dvc.lock").unlink(missing_ok=True)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "copy"]):
+        subprocess.run(["git", *args], cwd=target, check=True, capture_output=True)
+
+
+def timed_run(project: Path, overrides: list[str]) -> tuple[dict[str, float], float, str]:
+    """Per-stage wall seconds (from one `Running stage` line to the next), total, output."""
+    env_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        ["dvc", "exp", "run", *overrides],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PATH": env_path, "DVC_NO_ANALYTICS": "1"},
+    )
+    stages: dict[str, float] = {}
+    current, since, lines = None, start, []
+    for line in process.stdout:
+        lines.append(line)
+        found = re.match(r"Running stage '([^']+)'", line)
+        if found:
+            now = time.perf_counter()
+            if current:
+                stages[current] = now - since
+            current, since = found.group(1), now
+    process.wait()
+    total = time.perf_counter() - start
+    if current:
+        stages[current] = time.perf_counter() - since
+    if process.returncode != 0:
+        raise SystemExit("".join(lines[-60:]))
+    return stages, total, "".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="breast_cancer")
+    parser.add_argument("--models", nargs="*", help="line-up (default: every contestant)")
+    parser.add_argument("--set", nargs="*", default=[], help="more -S overrides")
+    parser.add_argument("--keep", type=Path, default=Path("/tmp/bakeoff-verdict"))
+    args = parser.parse_args()
+    project = args.keep / args.data
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    copy_project(project)
+    overrides = ["-S", f"data={args.data}"]
+    for name in LINE_UP:
+        if args.models and name not in args.models:
+            overrides += ["-S", f"~model@models.{name}"]
+    for item in args.set:
+        overrides += ["-S", item]
+    stages, total, _ = timed_run(project, overrides)
+    board = json.loads((project / "reports/leaderboard.json").read_text())
+    importance = sum(
+        json.loads(p.read_text()).get("seconds", 0.0)
+        for p in (project / "reports/evaluate").glob("*/importance.json")
+    )
+    verdict_seconds = sum(s for name, s in stages.items() if name.startswith(VERDICT_STAGES))
+    baseline = total - verdict_seconds - importance
+    curve = json.loads((project / "reports/learning_curve.json").read_text())
+    result = {
+        "data": args.data,
+        "models": sorted(board["models"]),
+        "overrides": overrides,
+        "total_seconds": round(total, 1),
+        "resample_seconds": round(
+            sum(s for n, s in stages.items() if n.startswith("resample@")), 1
+        ),
+        "learning_curve_seconds": round(stages.get("learning_curve", 0.0), 1),
+        "importance_seconds": round(importance, 1),
+        "baseline_seconds": round(baseline, 1),
+        "ratio": round(total / baseline, 2),
+        "verdict": board.get("verdict", {}).get("sentence") if board.get("verdict") else None,
+        "best_classical": board["best_classical"],
+        "best_deep": board["best_deep"],
+        "recommended": board["recommendation"]["model"],
+        "learning_curve": curve["statement"],
+        "report": str(project / f"reports/{args.data}/report.html"),
+        "stages": {k: round(v, 1) for k, v in stages.items()},
+    }
+    (RESULTS / f"verdict_cost_{args.data}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "stages"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
