@@ -39,3 +39,20 @@ def test_latency_summary_in_ms():
     summary = latency_summary([0.010] * 19 + [0.100])
     assert summary["latency_p50_ms"] == pytest.approx(10.0)
     assert summary["latency_p95_ms"] > 10.0
+
+
+def test_peak_memory_sees_an_allocation_that_is_freed_before_the_end():
+    import time
+
+    import numpy as np
+
+    from bakeoff.cost import peak_memory
+
+    with peak_memory() as used:
+        block = np.ones(80 * 2**20 // 8)  # 80 MB, touched
+        time.sleep(0.1)  # a fit holds its memory for a while; the sampler runs every 10 ms
+        del block
+    assert used["peak_memory_mb"] > 60
+    with peak_memory() as idle:
+        pass
+    assert idle["peak_memory_mb"] < 20
