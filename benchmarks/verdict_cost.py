@@ -22,21 +22,19 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from common import ROOT
 
 RESULTS = Path(__file__).parent / "results"  # verdict_cost_<data>.json
 SHARED = ROOT.parent / "shared" / "datasets"
+# The default line-up, as conf/config.yaml's defaults list names it (`model@models.<name>`).
 LINE_UP = [
-    "dummy",
-    "logreg",
-    "knn",
-    "svm",
-    "random_forest",
-    "extra_trees",
-    "hist_gradient_boosting",
-    "mlp",
-    "resnet",
-    "ft_transformer",
+    key.split(".", 1)[1]
+    for entry in yaml.safe_load((ROOT / "conf/config.yaml").read_text())["defaults"]
+    if isinstance(entry, dict)
+    for key in entry
+    if key.startswith("model@models.")
 ]
 VERDICT_STAGES = ("resample@", "learning_curve")
 

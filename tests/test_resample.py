@@ -16,19 +16,24 @@ def splits():
     return frame.iloc[:180], frame.iloc[180:240], frame.iloc[240:]
 
 
-def test_cv_resamples_are_the_same_rows_for_every_model(splits):
+def scoring(splits, resampling: ResamplingConfig, seed: int) -> dict:
+    """resample_scores' keyword arguments for the fixture's splits."""
     train, val, test = splits
-    config = ResamplingConfig(method="cv", folds=3, repeats=2)
-    kwargs = dict(
+    return dict(
         task="classification",
         target="y",
         train=train,
         val=val,
         test=test,
-        resampling=config,
+        resampling=resampling,
         val_share=0.25,
-        seed=7,
+        seed=seed,
     )
+
+
+def test_cv_resamples_are_the_same_rows_for_every_model(splits):
+    config = ResamplingConfig(method="cv", folds=3, repeats=2)
+    kwargs = scoring(splits, config, seed=7)
     a = resample_scores(LOGREG, **kwargs)
     b = resample_scores({**LOGREG, "C": 0.01}, **kwargs)
     assert len(a) == 6
@@ -46,24 +51,13 @@ def test_folds_are_stratified_when_the_classes_allow_it():
 
 
 def test_seeds_refit_the_same_split_and_score_the_test_rows(splits):
-    train, val, test = splits
     config = ResamplingConfig(method="seeds", repeats=3)
     forest = {
         "_target_": "bakeoff.models.classical.random_forest",
         "n_estimators": 5,
         "random_state": 0,
     }
-    scores = resample_scores(
-        forest,
-        task="classification",
-        target="y",
-        train=train,
-        val=val,
-        test=test,
-        resampling=config,
-        val_share=0.25,
-        seed=1,
-    )
+    scores = resample_scores(forest, **scoring(splits, config, seed=1))
     assert [r["held_out"] for r in scores] == ["test"] * 3 and ratio(config, scores) == 0.0
     assert len({r["log_loss"] for r in scores}) > 1  # the seed changed the forest
     assert reseeded(forest, 5)["random_state"] == 5 and reseeded(LOGREG, 5) == LOGREG
