@@ -133,7 +133,9 @@ def test_a_model_that_fails_is_reported_and_the_others_kept(project):
     """A NaN loss (absurd learning rate): the run is FAILED with the epoch named, the
     bake-off completes without the model and lists it as failed."""
     result = run(project, "dvc", "exp", "run", *QUICK, "-S", "models.mlp.lr=1e12")
-    assert stages_run(result.stdout)[-3:] == ["compare", "promote", "report"]
+    stages = stages_run(result.stdout)
+    assert "resample@mlp" in stages and stages[-1] == "report"
+    assert {"compare", "learning_curve", "promote"} <= set(stages[-4:])
     board = json.loads((project / "reports/leaderboard.json").read_text())
     assert "mlp" not in board["models"] and board["best_deep"] in DEEP[1:]
     assert "FloatingPointError" in board["failed"]["mlp"]["error"]
@@ -143,6 +145,9 @@ def test_a_model_that_fails_is_reported_and_the_others_kept(project):
     failed = client.get_run(board["failed"]["mlp"]["run_id"])
     assert failed.info.status == "FAILED"
     assert "learning rate" in failed.data.tags["bakeoff.error"]
+    # Its refits fail the same way: recorded, and no interval for it.
+    resampled = json.loads((project / "reports/resample/mlp.json").read_text())
+    assert resampled["status"] == "failed" and "FloatingPointError" in resampled["error"]
 
 
 def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
