@@ -26,6 +26,9 @@ import yaml
 
 from common import ROOT
 
+sys.path.insert(0, str(ROOT / "tests"))
+from pipeline_project import copy_project  # the tests' scratch copy of the project
+
 RESULTS = Path(__file__).parent / "results"  # verdict_cost_<data>.json
 SHARED = ROOT.parent / "shared" / "datasets"
 # The default line-up, as conf/config.yaml's defaults list names it (`model@models.<name>`).
@@ -37,30 +40,6 @@ LINE_UP = [
     if key.startswith("model@models.")
 ]
 VERDICT_STAGES = ("resample@", "learning_curve")
-
-
-def copy_project(target: Path) -> None:
-    """The project's files (not its results) in a fresh git repo, as the tests do."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in files:
-        source = ROOT / name
-        if name.startswith(("data/", "reports/")) and not name.startswith("data/external/"):
-            continue
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    for name in ("adult.data", "california_housing.csv"):
-        if (SHARED / name).is_file():
-            shutil.copy2(SHARED / name, target / "data/external" / name)
-    (target / "dvc.lock").unlink(missing_ok=True)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "copy"]):
-        subprocess.run(["git", *args], cwd=target, check=True, capture_output=True)
 
 
 def timed_run(project: Path, overrides: list[str]) -> tuple[dict[str, float], float, str]:
@@ -104,7 +83,10 @@ def main() -> None:
     project = args.keep / args.data
     shutil.rmtree(project, ignore_errors=True)
     project.mkdir(parents=True)
-    copy_project(project)
+    copy_project(
+        project,
+        {f"data/external/{n}": SHARED / n for n in ("adult.data", "california_housing.csv")},
+    )
     overrides = ["-S", f"data={args.data}"]
     for name in LINE_UP:
         if args.models and name not in args.models:

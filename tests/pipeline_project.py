@@ -114,10 +114,9 @@ def mlp_settings(project: Path, **changes) -> Iterator[Callable[[], list]]:
         run(project, "dvc", "checkout", "data/models/mlp", check=False)
 
 
-@pytest.fixture(scope="session")
-def project(tmp_path_factory) -> Path:
-    """A git + DVC copy of the project's files (committed or not), after one pipeline run."""
-    root = tmp_path_factory.mktemp("bakeoff") / "project"
+def copy_project(root: Path, extra: dict[str, Path] | None = None) -> None:
+    """The project's files (committed or not, results of the developer's own runs left
+    behind), plus `extra` (path in the copy -> file), committed to a fresh git repo."""
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=PROJECT_ROOT,
@@ -125,17 +124,24 @@ def project(tmp_path_factory) -> Path:
         text=True,
         check=True,
     ).stdout.split()
-    for name in files:
-        source = PROJECT_ROOT / name
+    sources = {name: PROJECT_ROOT / name for name in files}
+    for name, source in {**sources, **(extra or {})}.items():
         results = name.startswith(("data/", "reports/")) and not name.startswith("data/external/")
         if results or not source.is_file():
-            continue  # results of the developer's own runs stay behind
+            continue
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, root / name)
     (root / "dvc.lock").unlink(missing_ok=True)
     run(root, "git", "init", "-q", "-b", "main")
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-q", "-m", "copy")
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """A git + DVC copy of the project's files (committed or not), after one pipeline run."""
+    root = tmp_path_factory.mktemp("bakeoff") / "project"
+    copy_project(root)
     result = run(root, "dvc", "exp", "run", *QUICK)
     stages = stages_run(result.stdout)
     assert stages[:4] == ["config", "ingest", "validate", "split"]

@@ -115,16 +115,18 @@ def test_family_verdict_tests_the_family_bests_and_refuses_unpaired_folds():
 
 
 def test_pareto_front_keeps_models_no_other_beats_on_quality_and_latency():
-    slow = {"model": "slow", "family": "deep", "accuracy": 0.99, "latency_p95_ms": 100.0}
+    ranked = rank_models(board_rows(), "classification")
     # mlp leads on test, but quality is the resampled mean: forest is better and faster
-    assert sorted(pareto_front(board_rows(), "accuracy")) == ["forest", "logreg"]
-    # without resamples the test score counts: slow is best, so it is on the front
-    assert sorted(pareto_front([*board_rows(), slow], "accuracy")) == ["forest", "logreg", "slow"]
+    assert sorted(pareto_front(ranked, "accuracy")) == ["forest", "logreg"]
+    # one model without resamples: every model is scored on test, one scale for all
+    slow = {"model": "slow", "family": "deep", "accuracy": 0.99, "latency_p95_ms": 100.0}
+    mixed = rank_models([*board_rows(), slow], "classification")
+    assert sorted(pareto_front(mixed, "accuracy")) == ["forest", "logreg", "mlp", "slow"]
     rmse = [
-        {"model": m, "rmse": e, "latency_p95_ms": t}
+        {"model": m, "family": "classical", "rmse": e, "latency_p95_ms": t}
         for m, e, t in [("a", 0.5, 1), ("b", 0.4, 2), ("c", 0.6, 3)]
     ]
-    assert pareto_front(rmse, "rmse") == ["a", "b"]
+    assert sorted(pareto_front(rank_models(rmse, "regression"), "rmse")) == ["a", "b"]
 
 
 def test_recommendation_respects_latency_and_interpretability():

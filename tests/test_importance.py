@@ -82,3 +82,23 @@ def test_rank_agreement_is_spearman_over_shared_columns_and_undefined_when_const
     assert rank_agreement(a, reverse)["spearman"] == -1.0
     flat = {c: {"mean": 0.0} for c in "abcd"}
     assert rank_agreement(a, flat)["spearman"] is None
+
+
+def test_a_known_baseline_is_not_predicted_again_and_gives_the_same_importances():
+    model, X, y = fitted_model()
+    calls = []
+
+    def predict(frame):
+        calls.append(len(frame))
+        return predict_frame(model)(frame)
+
+    def scorer(y_true, p):
+        return score("classification", y_true, p)
+
+    kwargs = dict(metric="log_loss", repeats=2, seed=0)
+    fresh = permutation_importance(predict, scorer, X, y, **kwargs)
+    baseline = scorer(y, predict_frame(model)(X))["log_loss"]
+    calls.clear()
+    given = permutation_importance(predict, scorer, X, y, baseline=baseline, **kwargs)
+    assert calls == [2 * len(X)] * 3  # one stacked call per column, no baseline call
+    assert given == fresh

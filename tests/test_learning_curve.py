@@ -4,6 +4,7 @@ import pytest
 
 from bakeoff.learning_curve import curve_table, learning_curve, nested_order, read_trend
 from bakeoff.params import LearningCurveConfig
+from bakeoff.train import FeatureSplits
 
 
 def test_nested_order_prefixes_keep_class_shares():
@@ -59,12 +60,8 @@ def test_learning_curve_fits_nested_fractions_and_scores_the_same_test_rows():
     train, val, test = frame.iloc[:240], frame.iloc[240:320], frame.iloc[320:]
     curve = learning_curve(
         {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 200},
-        task="classification",
-        target="y",
-        train=train,
-        val=val,
-        test=test,
-        curve=LearningCurveConfig(fractions=[0.1, 1.0], repeats=2),
+        FeatureSplits(train, val, test, task="classification", target="y"),
+        LearningCurveConfig(fractions=[0.1, 1.0], repeats=2),
         metric="accuracy",
         seed=0,
         confidence=0.95,

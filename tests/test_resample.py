@@ -4,6 +4,7 @@ import pytest
 
 from bakeoff.params import ResamplingConfig
 from bakeoff.resample import cv_folds, ratio, resample_scores, reseeded
+from bakeoff.train import FeatureSplits
 
 LOGREG = {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 200}
 
@@ -16,26 +17,15 @@ def splits():
     return frame.iloc[:180], frame.iloc[180:240], frame.iloc[240:]
 
 
-def scoring(splits, resampling: ResamplingConfig, seed: int) -> dict:
-    """resample_scores' keyword arguments for the fixture's splits."""
+def as_splits(splits) -> FeatureSplits:
     train, val, test = splits
-    return dict(
-        task="classification",
-        target="y",
-        train=train,
-        val=val,
-        test=test,
-        resampling=resampling,
-        val_share=0.25,
-        seed=seed,
-    )
+    return FeatureSplits(train, val, test, task="classification", target="y")
 
 
 def test_cv_resamples_are_the_same_rows_for_every_model(splits):
     config = ResamplingConfig(method="cv", folds=3, repeats=2)
-    kwargs = scoring(splits, config, seed=7)
-    a = resample_scores(LOGREG, **kwargs)
-    b = resample_scores({**LOGREG, "C": 0.01}, **kwargs)
+    a = resample_scores(LOGREG, as_splits(splits), config, val_share=0.25, seed=7)
+    b = resample_scores({**LOGREG, "C": 0.01}, as_splits(splits), config, val_share=0.25, seed=7)
     assert len(a) == 6
     assert [r["held_out"] for r in a] == [r["held_out"] for r in b]
     assert len({r["held_out"] for r in a}) == 6  # two repeats draw different folds
@@ -57,7 +47,7 @@ def test_seeds_refit_the_same_split_and_score_the_test_rows(splits):
         "n_estimators": 5,
         "random_state": 0,
     }
-    scores = resample_scores(forest, **scoring(splits, config, seed=1))
+    scores = resample_scores(forest, as_splits(splits), config, val_share=0.25, seed=1)
     assert [r["held_out"] for r in scores] == ["test"] * 3 and ratio(config, scores) == 0.0
     assert len({r["log_loss"] for r in scores}) > 1  # the seed changed the forest
     assert reseeded(forest, 5)["random_state"] == 5 and reseeded(LOGREG, 5) == LOGREG

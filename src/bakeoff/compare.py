@@ -69,18 +69,21 @@ def tuning_text(tuning: dict[str, Any] | None) -> str:
     return f"{tuning.get('budget', 'tuned')} (sweep {tuning.get('sweep', '?')})"
 
 
+def ranked_by_resamples(rows: list[dict[str, Any]]) -> bool:
+    """Rank on resampled means only when every model has them: one scale for all."""
+    return all(r.get("cv") for r in rows)
+
+
 def rank_models(rows: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
     """Best first by the task's primary metric: the resampled mean when every model has one
     (it varies less than one test split, and keeps the test rows out of the choice), else
-    the test score. Ties keep the configured order."""
+    the test score. Each row gets that score as `quality` and its `rank`; ties keep the
+    configured order."""
     metric, higher = PRIMARY_METRIC[task]
-    resampled = all(r.get("cv") for r in rows)
-
-    def key(row: dict[str, Any]) -> float:
-        value = row["cv"][metric]["mean"] if resampled else row[metric]
-        return -value if higher else value
-
-    return [{**row, "rank": i} for i, row in enumerate(sorted(rows, key=key), start=1)]
+    resampled = ranked_by_resamples(rows)
+    scored = [{**r, "quality": r["cv"][metric]["mean"] if resampled else r[metric]} for r in rows]
+    ranked = sorted(scored, key=lambda r: -r["quality"] if higher else r["quality"])
+    return [{**row, "rank": i} for i, row in enumerate(ranked, start=1)]
 
 
 def summarize(ranked: list[dict[str, Any]], task: str) -> dict[str, Any]:
@@ -93,7 +96,7 @@ def summarize(ranked: list[dict[str, Any]], task: str) -> dict[str, Any]:
         "task": task,
         "metric": metric,
         "best_model": ranked[0]["model"],
-        "ranked_by": "resampled mean" if all(r.get("cv") for r in ranked) else "test split",
+        "ranked_by": "resampled mean" if ranked_by_resamples(ranked) else "test split",
     }
     for family in ("classical", "deep"):
         summary[f"best_{family}"] = best[family]["model"] if family in best else None
@@ -117,34 +120,45 @@ def resampled_intervals(
     }
 
 
+def paired_records(
+    a: str, b: str, records: dict[str, dict[str, Any]], metric: str, confidence: float
+) -> dict[str, Any] | None:
+    """The corrected resampled t-test of model `a` against `b` (positive delta: `a` is
+    better) on their fold scores; None when either has no resamples."""
+    if a not in records or b not in records:
+        return None
+    first, second = records[a]["resamples"], records[b]["resamples"]
+    if [r["held_out"] for r in first] != [r["held_out"] for r in second]:
+        raise ValueError(
+            f"{a} and {b} were resampled on different rows: re-run their `resample` stages "
+            "(dvc exp run) so the scores are paired"
+        )
+    return paired_test(
+        [r[metric] for r in first],
+        [r[metric] for r in second],
+        higher_is_better=HIGHER_IS_BETTER[metric],
+        ratio=records[a]["ratio"],
+        confidence=confidence,
+    )
+
+
 def family_verdict(
     summary: dict[str, Any], records: dict[str, dict[str, Any]], confidence: float, rows: int
 ) -> dict[str, Any] | None:
     """The paired test of the best classical against the best deep model, and its sentence."""
     classical, deep = summary.get("best_classical"), summary.get("best_deep")
-    if not classical or not deep or classical not in records or deep not in records:
+    metric = summary["metric"]
+    test = paired_records(classical, deep, records, metric, confidence) if deep else None
+    if test is None:
         return None
-    a, b = records[classical], records[deep]
-    if [r["held_out"] for r in a["resamples"]] != [r["held_out"] for r in b["resamples"]]:
-        raise ValueError(
-            f"{classical} and {deep} were resampled on different rows: re-run their "
-            "`resample` stages (dvc exp run) so the scores are paired"
-        )
-    metric, higher = PRIMARY_METRIC[summary["task"]]
-    test = paired_test(
-        [r[metric] for r in a["resamples"]],
-        [r[metric] for r in b["resamples"]],
-        higher_is_better=higher,
-        ratio=a["ratio"],
-        confidence=confidence,
-    )
+    method = records[classical]["method"]
     return {
         "classical": classical,
         "deep": deep,
         "metric": metric,
         **test,
-        "method": a["method"],
-        "method_text": TEST_METHOD if a["method"] == "cv" else SEEDS_METHOD,
+        "method": method,
+        "method_text": TEST_METHOD if method == "cv" else SEEDS_METHOD,
         "sentence": verdict_sentence(classical, deep, test, metric, rows),
     }
 
@@ -194,18 +208,13 @@ def cost_ledger(
     return {k: v for k, v in ledger.items() if v is not None}
 
 
-def quality(row: dict[str, Any], metric: str) -> float:
-    """A model's score for ranking and trade-offs: the resampled mean, else the test score."""
-    cv = (row.get("cv") or {}).get(metric)
-    return cv["mean"] if cv else row[metric]
-
-
 def pareto_front(rows: list[dict[str, Any]], metric: str) -> list[str]:
-    """Models no other model beats on both quality (see `quality`) and p95 latency."""
+    """Models no other model beats on both quality (as `rank_models` scored them) and p95
+    latency."""
     sign = 1 if HIGHER_IS_BETTER[metric] else -1
 
     def dominates(a, b) -> bool:
-        qa, qb = sign * quality(a, metric), sign * quality(b, metric)
+        qa, qb = sign * a["quality"], sign * b["quality"]
         better = qa >= qb and a["latency_p95_ms"] <= b["latency_p95_ms"]
         strictly = qa > qb or a["latency_p95_ms"] < b["latency_p95_ms"]
         return better and strictly
@@ -225,7 +234,6 @@ def recommend(
     The best-ranked model within `max_latency_ms`; with `prefer_interpretable`, the best
     interpretable one instead when the paired test finds it not significantly worse.
     """
-    higher = HIGHER_IS_BETTER[metric]
     limit = config.max_latency_ms
     eligible = [r for r in ranked if limit is None or (r.get("latency_p95_ms") or 0) <= limit]
     reasons = []
@@ -250,30 +258,24 @@ def recommend(
             reasons.append("compare.prefer_interpretable: no interpretable model is eligible")
         else:
             candidate = readable[0]
-            a, b = records.get(best["model"]), records.get(candidate["model"])
-            if a and b:
-                test = paired_test(
-                    [r[metric] for r in a["resamples"]],
-                    [r[metric] for r in b["resamples"]],
-                    higher_is_better=higher,
-                    ratio=a["ratio"],
-                    confidence=config.confidence,
-                )
-                if test["significant"]:
-                    reasons.append(
-                        f"compare.prefer_interpretable: {candidate['model']} is significantly "
-                        f"worse ({metric} {-test['delta']:+.4f}, p = {test['p_value']:.2g}), so "
-                        "the interpretable model is not recommended"
-                    )
-                else:
-                    choice = candidate
-                    reasons.append(
-                        f"compare.prefer_interpretable: {candidate['model']} is not significantly "
-                        f"worse than {best['model']} ({metric} {-test['delta']:+.4f}, "
-                        f"p = {test['p_value']:.2g}), so it is recommended"
-                    )
-            else:
+            test = paired_records(
+                best["model"], candidate["model"], records, metric, config.confidence
+            )
+            if test is None:
                 reasons.append("compare.prefer_interpretable: no resampled scores to test with")
+            elif test["significant"]:
+                reasons.append(
+                    f"compare.prefer_interpretable: {candidate['model']} is significantly "
+                    f"worse ({metric} {-test['delta']:+.4f}, p = {test['p_value']:.2g}), so "
+                    "the interpretable model is not recommended"
+                )
+            else:
+                choice = candidate
+                reasons.append(
+                    f"compare.prefer_interpretable: {candidate['model']} is not significantly "
+                    f"worse than {best['model']} ({metric} {-test['delta']:+.4f}, "
+                    f"p = {test['p_value']:.2g}), so it is recommended"
+                )
     return {"model": choice["model"], "reasons": reasons}
 
 
@@ -479,13 +481,14 @@ def main() -> None:
     summary["recommendation"] = recommend(ranked, metric, config, records)
     summary["pareto_front"] = pareto_front(ranked, metric)
     summary["importance"] = importance_summary(summary, importances)
-    summary["resampling"] = vars(config.resampling)
+    if records:  # how the intervals were made: as the resample stages recorded it
+        done = next(iter(records.values()))
+        summary["resampling"] = {k: done[k] for k in ("method", "folds", "repeats")}
     fields = [
         "rank",
         "family",
         *COLUMNS[task],
         *COST_COLUMNS,
-        "model_size_mb",
         "test_rows",
         "interpretable",
         "cv",
@@ -504,7 +507,7 @@ def main() -> None:
 
     plots.comparison_plot(ranked, metric, COMPARISON_PLOT)
     plots.pareto_plot(
-        [{**r, "quality": quality(r, metric)} for r in ranked],
+        ranked,
         f"{summary['ranked_by']} {metric}",
         summary["pareto_front"],
         summary["recommendation"]["model"],

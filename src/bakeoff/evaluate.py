@@ -72,9 +72,10 @@ def plot_model(
 
 
 def importance_on_test(
-    predict, task: str, X: pd.DataFrame, y: pd.Series, params: Params
+    predict, task: str, X: pd.DataFrame, y: pd.Series, params: Params, scores: dict[str, float]
 ) -> dict[str, Any]:
-    """Permutation importance of the raw test columns (see bakeoff.importance)."""
+    """Permutation importance of the raw test columns (see bakeoff.importance); `scores`:
+    the unshuffled test scores, so the baseline is not predicted again."""
     config = params.compare.importance
     metric = config.metric or DEFAULT_METRIC[task]
     start = time.perf_counter()
@@ -86,6 +87,7 @@ def importance_on_test(
         metric=metric,
         repeats=config.repeats,
         seed=params.seed,
+        baseline=scores.get(metric),
     )
     return {
         "metric": metric,
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     write_json(out / "metrics.json", {"test_rows": len(test), **scores})
     # The row key identifies rows; the model drops it, so shuffling it would measure nothing.
     importance = importance_on_test(
-        model.predict, card["task"], features.drop(columns=params.data.key), y_true, params
+        model.predict, card["task"], features.drop(columns=params.data.key), y_true, params, scores
     )
     write_json(out / "importance.json", importance)
 

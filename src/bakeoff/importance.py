@@ -28,14 +28,17 @@ def permutation_importance(
     metric: str,
     repeats: int,
     seed: int,
+    baseline: float | None = None,
 ) -> dict[str, dict[str, float]]:
     """Column -> {mean, std} of the score lost when that column is shuffled.
 
     The `repeats` shuffles of a column go to `predict` as one stacked frame (one call per
-    column, not per shuffle); every other column keeps its values and dtype.
+    column, not per shuffle); every other column keeps its values and dtype. `baseline`:
+    the unshuffled score, when the caller has it already (else it is predicted here).
     """
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
-    baseline = score(y, predict(X))[metric]
+    if baseline is None:
+        baseline = score(y, predict(X))[metric]
     rng = np.random.default_rng(seed)
     n = len(X)
     stacked = pd.concat([X] * repeats, ignore_index=True)

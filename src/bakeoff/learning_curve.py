@@ -28,11 +28,10 @@ from bakeoff.paths import (
     LEARNING_CURVE_CSV,
     LEARNING_CURVE_JSON,
     LEARNING_CURVE_PLOT,
-    features_path,
 )
 from bakeoff.resample import reseeded
 from bakeoff.stats import mean_interval
-from bakeoff.train import fit_model, validation_scores
+from bakeoff.train import FeatureSplits, fit_model, validation_scores
 
 log = logging.getLogger(__name__)
 
@@ -61,32 +60,33 @@ def fraction_rows(fraction: float, total: int, minimum: int) -> int:
 
 def learning_curve(
     config: dict[str, Any],
-    *,
-    task: str,
-    target: str,
-    train: pd.DataFrame,
-    val: pd.DataFrame,
-    test: pd.DataFrame,
+    splits: FeatureSplits,
     curve: LearningCurveConfig,
+    *,
     metric: str,
     seed: int,
     confidence: float,
 ) -> list[dict[str, Any]]:
     """One point per fraction: training rows, the test scores of each repeat, mean and interval."""
+    train, task, target = splits.train, splits.task, splits.target
     classes = train[target].nunique() if task == "classification" else 1
+    sizes = {f: fraction_rows(f, len(train), 2 * classes) for f in curve.fractions}
     scores: dict[float, list[float]] = {f: [] for f in curve.fractions}
     for r in range(curve.repeats):
         order = nested_order(train[target], task, seed + r)
-        for fraction in curve.fractions:
-            rows = train.iloc[order[: fraction_rows(fraction, len(train), 2 * classes)]]
+        for fraction, size in sizes.items():
             model, _ = fit_model(
-                reseeded(config, seed + r), task=task, train=rows, val=val, target=target
+                reseeded(config, seed + r),
+                task=task,
+                train=train.iloc[order[:size]],
+                val=splits.val,
+                target=target,
             )
-            scores[fraction].append(validation_scores(model, test, target, task)[metric])
+            scores[fraction].append(validation_scores(model, splits.test, target, task)[metric])
     return [
         {
             "fraction": fraction,
-            "train_rows": fraction_rows(fraction, len(train), 2 * classes),
+            "train_rows": sizes[fraction],
             "scores": values,
             **mean_interval(values, confidence=confidence, bounds=BOUNDS[metric]),
         }
@@ -191,10 +191,9 @@ def curve_table(curves: dict[str, list[dict[str, Any]]], families: dict[str, str
 def main() -> None:
     setup_logging()
     params = load_params()
-    card = read_json(DATA_CARD)
     board = read_json(LEADERBOARD_JSON)
     metric = board["metric"]
-    frames = {split: pd.read_parquet(features_path(split)) for split in ("train", "val", "test")}
+    splits = FeatureSplits.read(read_json(DATA_CARD))
     chosen = {
         board[f"best_{family}"]: family
         for family in ("classical", "deep")
@@ -204,10 +203,8 @@ def main() -> None:
     for name in chosen:
         curves[name] = learning_curve(
             params.models[name],
-            task=card["task"],
-            target=card["target"],
-            **frames,
-            curve=params.compare.learning_curve,
+            splits,
+            params.compare.learning_curve,
             metric=metric,
             seed=params.seed,
             confidence=params.compare.confidence,

@@ -72,13 +72,14 @@ def leaderboard_section(board: dict[str, Any], task: str, plot: Path) -> str:
     if board.get("ranked_by") == "resampled mean":
         how = (
             f"{resampling.get('folds')}-fold cross-validation on train+validation, "
-            f"{resampling.get('repeats')} time(s)"
+            f"{resampling.get('repeats')} time(s); intervals corrected for overlapping "
+            "training sets"
             if resampling.get("method") == "cv"
-            else f"{resampling.get('repeats')} refits with new seeds"
+            else f"{resampling.get('repeats')} refits with new seeds on one split"
         )
         note = (
             f"<p>Each metric: mean ± half-width of the {board['confidence']:.0%} interval over "
-            f"the resamples ({how}; intervals corrected for overlapping training sets). Ranked "
+            f"the resamples ({how}). Ranked "
             f"by the resampled {board['metric']}; the <i>test</i> column is the final model "
             "on the frozen test split.</p>"
         )
@@ -108,8 +109,8 @@ def verdict_section(board: dict[str, Any]) -> str:
     )
 
 
-def learning_curve_section(curve: dict[str, Any] | None, plot: Path) -> str:
-    if not curve or not curve.get("models"):
+def learning_curve_section(curve: dict[str, Any], plot: Path) -> str:
+    if not curve.get("models"):
         return "<p>No learning curves in this run.</p>"
     rows = [
         [
@@ -353,7 +354,7 @@ def render(
     card: dict,
     drift: dict,
     promotion: dict,
-    curve: dict | None,
+    curve: dict,
     plots: dict[str, Path],
     commit: str,
     lock_hash: str | None,
@@ -382,7 +383,7 @@ def render(
     )
 
 
-def summary_markdown(dataset: str, board: dict, curve: dict | None, commit: str) -> str:
+def summary_markdown(dataset: str, board: dict, curve: dict, commit: str) -> str:
     """The report's gist in Markdown: for MLflow's artifact view, pull requests and chat."""
     ranked = sorted(board["models"].items(), key=lambda kv: kv[1]["rank"])
     header, rows = compare.leaderboard_table([{"model": n, **r} for n, r in ranked], board["task"])
@@ -390,7 +391,7 @@ def summary_markdown(dataset: str, board: dict, curve: dict | None, commit: str)
     if board.get("verdict"):
         lines += [f"Test: {board['verdict']['method_text']}", ""]
     lines += ["## Leaderboard", "", compare.markdown_table(header, rows), ""]
-    if curve and curve.get("models"):
+    if curve.get("models"):
         lines += ["## Learning curves", "", curve["statement"], ""]
     found = board["recommendation"]
     lines += [
@@ -435,7 +436,7 @@ def main() -> None:
     params = load_params()
     board = read_json(LEADERBOARD_JSON)
     commit = git_commit()
-    curve = read_json(LEARNING_CURVE_JSON) if LEARNING_CURVE_JSON.is_file() else None
+    curve = read_json(LEARNING_CURVE_JSON)
     lock = Path("dvc.lock")
     page = render(
         dataset=params.data.name,
@@ -466,8 +467,7 @@ def main() -> None:
         tracking.connect(params.tracking_uri)
         client = mlflow.MlflowClient()
         for file in (path, summary, LEARNING_CURVE_JSON, LEARNING_CURVE_CSV, LEARNING_CURVE_PLOT):
-            if file.is_file():
-                client.log_artifact(board["pipeline_run_id"], str(file))
+            client.log_artifact(board["pipeline_run_id"], str(file))
     log.info("report: %s; summary: %s", path, summary)
 
 

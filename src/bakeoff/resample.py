@@ -25,8 +25,8 @@ from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFol
 from bakeoff import setup_logging
 from bakeoff.io import read_json, write_json
 from bakeoff.params import ResamplingConfig, load_model_params
-from bakeoff.paths import DATA_CARD, features_path, resample_path
-from bakeoff.train import fit_model, is_rank_zero, validation_scores
+from bakeoff.paths import DATA_CARD, resample_path
+from bakeoff.train import FeatureSplits, fit_model, is_rank_zero, validation_scores
 
 log = logging.getLogger(__name__)
 
@@ -70,36 +70,37 @@ def fingerprint(positions: np.ndarray) -> str:
 
 def resample_scores(
     config: dict[str, Any],
-    *,
-    task: str,
-    target: str,
-    train: pd.DataFrame,
-    val: pd.DataFrame,
-    test: pd.DataFrame,
+    splits: FeatureSplits,
     resampling: ResamplingConfig,
+    *,
     val_share: float,
     seed: int,
 ) -> list[dict[str, Any]]:
     """Fit and score the model once per resample; one dict of scores (and sizes) each."""
+    task, target = splits.task, splits.target
     results = []
     if resampling.method == "seeds":
         for i in range(resampling.repeats):
             model, seconds = fit_model(
-                reseeded(config, seed + 1 + i), task=task, train=train, val=val, target=target
+                reseeded(config, seed + 1 + i),
+                task=task,
+                train=splits.train,
+                val=splits.val,
+                target=target,
             )
             results.append(
                 {
                     "resample": i,
-                    "train_rows": len(train),
-                    "fit_rows": len(train),
-                    "test_rows": len(test),
+                    "train_rows": len(splits.train),
+                    "fit_rows": len(splits.train),
+                    "test_rows": len(splits.test),
                     "held_out": "test",
                     "fit_seconds": seconds,
-                    **validation_scores(model, test, target, task),
+                    **validation_scores(model, splits.test, target, task),
                 }
             )
         return results
-    pool = pd.concat([train, val], ignore_index=True)
+    pool = pd.concat([splits.train, splits.val], ignore_index=True)
     folds = cv_folds(pool[target], task, resampling.folds, resampling.repeats, seed)
     for i, (inside, held_out) in enumerate(folds):
         fit, early = split_off_validation(pool.iloc[inside], target, task, val_share, seed + i)
@@ -133,9 +134,8 @@ def ratio(resampling: ResamplingConfig, results: list[dict[str, Any]]) -> float:
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
     name, params = load_model_params(argv, __doc__.splitlines()[0])
-    card = read_json(DATA_CARD)
     resampling = params.compare.resampling
-    frames = {split: pd.read_parquet(features_path(split)) for split in ("train", "val", "test")}
+    splits = FeatureSplits.read(read_json(DATA_CARD))
     # The early-stopping share of a fold's training part: validation's share of train+val.
     val_share = params.split.val_size / (1 - params.split.test_size)
     record = {
@@ -146,13 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     try:
         results = resample_scores(
-            params.models[name],
-            task=card["task"],
-            target=card["target"],
-            **frames,
-            resampling=resampling,
-            val_share=val_share,
-            seed=params.seed,
+            params.models[name], splits, resampling, val_share=val_share, seed=params.seed
         )
     except Exception as exc:  # the contestant's failure, as in train: the bake-off goes on
         log.error(

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from bakeoff.params import Params, load_model_params
 from bakeoff.paths import (
     CHECKPOINTS,
     DATA_CARD,
+    SPLITS,
     features_path,
     find_project_root,
     model_dir,
@@ -48,6 +50,24 @@ def is_rank_zero() -> bool:
 
 def split_xy(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
     return frame.drop(columns=[target]), frame[target]
+
+
+@dataclass(frozen=True)
+class FeatureSplits:
+    """The featurized splits and what to learn from them: what every refit (resamples,
+    learning-curve fractions) starts from."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    task: str
+    target: str
+
+    @classmethod
+    def read(cls, card: dict[str, Any]) -> FeatureSplits:
+        """The featurize stage's outputs, with the task and target from the data card."""
+        frames = {split: pd.read_parquet(features_path(split)) for split in SPLITS}
+        return cls(**frames, task=card["task"], target=card["target"])
 
 
 def fit_model(
