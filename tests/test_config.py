@@ -100,3 +100,22 @@ def test_every_trainer_config_composes_into_the_deep_models(name):
     models = compose_conf(CONF, [f"trainer={name}"])["models"]
     assert models["mlp"]["trainer"].keys() <= TRAINER_DEFAULTS.keys()
     assert models["mlp"]["trainer"]["accelerator"] in ("auto", "cpu", "gpu", "mps")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("split.method=hashed", "split.method must be one of"),
+        ("split.test_size=0.9", "must leave rows for training"),
+        ("drift.action=halt", "drift.action must be one of"),
+    ],
+)
+def test_bad_settings_fail_when_params_are_read_not_stages_later(override, message):
+    with pytest.raises(ValueError, match=message):
+        params_from_mapping(compose_conf(CONF, [override]))
+
+
+def test_the_registered_model_is_named_in_one_place():
+    assert params_from_mapping(compose_conf(CONF)).registered_model == "breast_cancer"
+    named = params_from_mapping(compose_conf(CONF, ["promote.registered_model=tumours"]))
+    assert named.registered_model == "tumours"

@@ -172,7 +172,8 @@ def test_stage_warns_and_goes_on(tmp_path, monkeypatch, caplog):
     assert "drift in the newest batch" in caplog.text and "halts" not in caplog.text
 
 
-def test_stage_rejects_an_unknown_action(tmp_path, monkeypatch):
+def test_stage_rejects_an_unknown_action_before_writing_anything(tmp_path, monkeypatch):
     main = stage(tmp_path, monkeypatch, "ignore", shift=0.0)
-    with pytest.raises(SystemExit, match=r"drift\.action must be one of \('warn', 'stop'\)"):
+    with pytest.raises(ValueError, match=r"drift\.action must be one of \('warn', 'stop'\)"):
         main()
+    assert not DRIFT_REPORT.exists() and not DRIFT_SUMMARY.exists()

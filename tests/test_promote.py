@@ -39,19 +39,21 @@ def test_bootstrap_interval_separates_a_clear_win_a_clear_loss_and_a_tie():
 
 
 @pytest.mark.parametrize(
-    ("improvement", "interval", "config", "promoted"),
+    ("improvement", "interval", "config", "promoted", "reason"),
     [
-        (0.02, (0.01, 0.03), PromoteConfig(margin=0.01), True),
-        (0.005, (0.001, 0.01), PromoteConfig(margin=0.01), False),  # inside the margin
-        (0.0, (0.0, 0.0), PromoteConfig(), False),  # equal is not better
-        (-0.02, (-0.03, -0.01), PromoteConfig(), False),  # worse never moves the alias
-        (0.02, (-0.01, 0.05), PromoteConfig(require_significant=True), False),
-        (0.02, (-0.01, 0.05), PromoteConfig(require_significant=False), True),
+        (0.02, (0.01, 0.03), PromoteConfig(margin=0.01), True, "> margin 0.01"),
+        # inside the margin
+        (0.005, (0.001, 0.01), PromoteConfig(margin=0.01), False, "not above promote.margin"),
+        (0.0, (0.0, 0.0), PromoteConfig(), False, "+0.0000 is not above"),  # equal is not better
+        (-0.02, (-0.03, -0.01), PromoteConfig(), False, "-0.0200 is not above"),  # worse
+        (0.02, (-0.01, 0.05), PromoteConfig(require_significant=True), False, "includes zero"),
+        (0.02, (-0.01, 0.05), PromoteConfig(require_significant=False), True, "> margin 0.0"),
     ],
 )
-def test_decision_follows_margin_and_significance(improvement, interval, config, promoted):
+def test_decision_follows_margin_and_significance(improvement, interval, config, promoted, reason):
     decision, reasons = decide(improvement=improvement, interval=interval, config=config, broken=[])
-    assert decision is promoted and reasons
+    assert decision is promoted
+    assert len(reasons) == 1 and reason in reasons[0], reasons
 
 
 def test_constraints_pick_the_best_model_that_meets_them_or_block_promotion():
@@ -110,11 +112,13 @@ def test_report_sections_show_the_decision_and_the_drifted_columns():
         "champion_score": 0.91,
         "improvement": -0.01,
         "interval": [-0.03, 0.01],
+        "confidence": 0.9,
         "margin": 0.0,
         "test_rows": 200,
     }
     html = promotion_section(promotion)
     assert "kept champion" in html and "models:/ds/2" in html and "[-0.0300, +0.0100]" in html
+    assert "90% bootstrap interval" in html
     column = {"kind": "numeric", "psi": 0.5, "flagged": True, "reasons": ["PSI 0.5 >= 0.2"]}
     drift = {
         "status": "compared",

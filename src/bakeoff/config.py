@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff import setup_logging
-from bakeoff.params import read_params_file
+from bakeoff.params import load_params, read_params_file
 from bakeoff.paths import CONFIG_CHECK, find_workspace
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,10 @@ def main() -> None:
                 "Run `dvc exp run` (or `make run`) instead of `dvc repro`: it composes conf/ "
                 "into params.yaml first. Repeat any `-S key=value` you want to keep."
             )
+    try:  # every typed check (split.method, drift.action, ...) before any stage runs
+        load_params(workspace / "params.yaml")
+    except (TypeError, ValueError) as exc:
+        sys.exit(f"params.yaml: {exc}")
     out = workspace / CONFIG_CHECK
     out.parent.mkdir(parents=True, exist_ok=True)
     # Constant content: a passing check must not make downstream stages run again.

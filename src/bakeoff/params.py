@@ -13,6 +13,8 @@ PARAMS_FILE = Path("params.yaml")
 TASKS = ("classification", "regression")
 
 
+SPLIT_METHODS = ("hash", "random")
+DRIFT_ACTIONS = ("warn", "stop")
 COLUMN_KINDS = ("numeric", "categorical", "boolean", "datetime", "text")
 
 
@@ -50,6 +52,14 @@ class SplitConfig:
     # batches are added; random: a seeded shuffle (stratified), re-drawn when rows change.
     method: str = "hash"
 
+    def __post_init__(self):
+        if not 0 < self.test_size < 1 or not 0 < self.val_size < 1:
+            raise ValueError("split.test_size and split.val_size must lie strictly between 0 and 1")
+        if self.test_size + self.val_size >= 1:
+            raise ValueError("split.test_size + split.val_size must leave rows for training")
+        if self.method not in SPLIT_METHODS:
+            raise ValueError(f"split.method must be one of {SPLIT_METHODS}, got {self.method!r}")
+
     def stratified(self, task: str | None) -> bool:
         return self.method == "random" and self.stratify and task == "classification"
 
@@ -69,6 +79,10 @@ class DriftConfig:
     unseen_share: float = 0.05  # share of the batch's values in categories training never saw
     missing_change: float = 0.05  # change in a column's share of missing values
     bins: int = 10  # numeric columns: quantile bins of the training rows for the PSI
+
+    def __post_init__(self):
+        if self.action not in DRIFT_ACTIONS:
+            raise ValueError(f"drift.action must be one of {DRIFT_ACTIONS}, got {self.action!r}")
 
 
 @dataclass(frozen=True)
@@ -160,6 +174,12 @@ class Params:
     tracking_uri: str | None = None
     # contestant -> how its config was tuned ({sweep, budget, val score}); absent: defaults
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def registered_model(self) -> str:
+        """The registry's name for this bake-off's models: promote.registered_model, else
+        the dataset's name. Promotion, the registry CLI and batch prediction all use it."""
+        return self.promote.registered_model or self.data.name
 
     @property
     def model_steps(self) -> list[dict[str, Any]]:

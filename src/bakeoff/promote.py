@@ -154,6 +154,7 @@ def compare_with_champion(
         "champion_score": scores["champion"],
         "improvement": difference if higher else -difference,
         "interval": list(interval),
+        "confidence": config.confidence,
         "test_rows": len(test),
     }
 
@@ -164,7 +165,7 @@ def main() -> None:
     config = params.promote
     card, board = read_json(DATA_CARD), read_json(LEADERBOARD_JSON)
     task, target = card["task"], card["target"]
-    name = config.registered_model or params.data.name
+    name = params.registered_model
 
     import mlflow
 

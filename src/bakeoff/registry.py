@@ -90,10 +90,11 @@ def versions_table(client, name: str) -> str:
 
 
 def default_name() -> str:
-    """The configured dataset (params.yaml), which names its registered model."""
+    """The configured registered model (params.yaml: promote.registered_model, else the
+    dataset's name)."""
     from bakeoff.params import load_params
 
-    return load_params().data.name
+    return load_params().registered_model
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -242,7 +242,7 @@ def promotion_section(promotion: dict[str, Any]) -> str:
                     "challenger",
                     "champion",
                     "improvement",
-                    "95% bootstrap interval",
+                    f"{promotion['confidence']:.0%} bootstrap interval",
                     "margin",
                     "test rows",
                 ],

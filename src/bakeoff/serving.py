@@ -57,7 +57,7 @@ class BakeoffPyfunc(mlflow.pyfunc.PythonModel):
 def _requirements(family: str) -> list[str]:
     wanted = ["scikit-learn", "pandas", "mlflow", "joblib"]
     if family == "deep":
-        wanted += ["torch", "lightning"]
+        wanted += ["torch"]  # a saved network predicts with torch alone
     versions = package_versions()
     pins = [f"{name}=={versions[name]}" for name in wanted if name in versions]
     return [p.replace("+cpu", "") for p in pins]
