@@ -17,7 +17,7 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Small but real: fewer epochs and trees than the defaults.
-QUICK = [
+QUICK_MODELS = [
     "-S",
     "models.mlp.max_epochs=30",
     "-S",
@@ -28,7 +28,9 @@ QUICK = [
     "models.random_forest.n_estimators=100",
     "-S",
     "models.extra_trees.n_estimators=100",
-    # The verdict's refits: fewer folds, fractions and repeats than the defaults.
+]
+# The verdict's refits: fewer folds, fractions and repeats than the defaults.
+QUICK_VERDICT = [
     "-S",
     "compare.resampling.folds=3",
     "-S",
@@ -38,6 +40,7 @@ QUICK = [
     "-S",
     "compare.importance.repeats=2",
 ]
+QUICK = QUICK_MODELS + QUICK_VERDICT
 MODELS = [
     "dummy",
     "logreg",

@@ -53,14 +53,22 @@ def test_trend_on_lower_is_better_metric_and_a_leader_that_keeps_gaining():
     assert table["deep"].tolist() == [0.70, 0.62, 0.58, 0.57]
 
 
-def test_learning_curve_fits_nested_fractions_and_scores_the_same_test_rows():
+LOGREG = {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 200}
+
+
+@pytest.fixture
+def splits() -> FeatureSplits:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x1": rng.normal(size=400), "x2": rng.normal(size=400)})
     frame["y"] = np.where(frame.x1 + 0.3 * rng.normal(size=400) > 0, "pos", "neg")
     train, val, test = frame.iloc[:240], frame.iloc[240:320], frame.iloc[320:]
+    return FeatureSplits(train, val, test, task="classification", target="y")
+
+
+def test_learning_curve_fits_nested_fractions_and_scores_the_same_test_rows(splits):
     curve = learning_curve(
-        {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 200},
-        FeatureSplits(train, val, test, task="classification", target="y"),
+        LOGREG,
+        splits,
         LearningCurveConfig(fractions=[0.1, 1.0], repeats=2),
         metric="accuracy",
         seed=0,
@@ -69,6 +77,19 @@ def test_learning_curve_fits_nested_fractions_and_scores_the_same_test_rows():
     assert [p["train_rows"] for p in curve] == [24, 240]
     assert all(len(p["scores"]) == 2 for p in curve)
     assert curve[1]["mean"] > 0.8 and curve[1]["low"] <= curve[1]["mean"] <= curve[1]["high"]
+
+
+def test_the_final_fit_is_the_first_full_size_point_and_the_rest_run_in_parallel(splits):
+    config = LearningCurveConfig(fractions=[0.1, 0.5, 1.0], repeats=2)
+    kwargs = dict(metric="accuracy", seed=0, confidence=0.95)
+    fitted = learning_curve(LOGREG, splits, config, **kwargs)
+    reused = learning_curve(LOGREG, splits, config, final_score=0.5, n_jobs=2, **kwargs)
+    # The final model's score stands in for the first draw on all rows; nothing else moves.
+    assert reused[2]["scores"] == [0.5, fitted[2]["scores"][1]]
+    assert [p["scores"] for p in reused[:2]] == [p["scores"] for p in fitted[:2]]
+    # With the same seed and all the rows, a refit would have scored what the final fit did.
+    final = learning_curve(LOGREG, splits, config, final_score=fitted[2]["scores"][0], **kwargs)
+    assert final == fitted
 
 
 def test_fractions_must_lie_in_zero_one():

@@ -18,6 +18,7 @@ from pipeline_project import (
     MODELS,
     PROJECT_ROOT,
     QUICK,
+    QUICK_VERDICT,
     _env,
     line_up,
     mlp_settings,
@@ -208,7 +209,7 @@ def test_ddp_on_two_cpu_processes_trains_once_and_rank_zero_alone_logs(project):
 @pytest.mark.usefixtures("restored")
 def test_image_dataset_runs_the_bake_off_with_the_cnn(project):
     """digits: ingest decodes images into pixel columns, the CNN joins the line-up."""
-    quick = ["-S", "models.cnn.max_epochs=8", *line_up("dummy", "logreg")]
+    quick = ["-S", "models.cnn.max_epochs=8", *QUICK_VERDICT, *line_up("dummy", "logreg")]
     result = run(project, "dvc", "exp", "run", "-S", "data=digits", *quick)
     assert "train@cnn" in stages_run(result.stdout)
     card = json.loads((project / "data/interim/data_card.json").read_text())
@@ -233,6 +234,7 @@ def test_the_verdict_report_shows_its_evidence_and_opens_in_a_browser(project):
         record = json.loads((project / f"reports/resample/{name}.json").read_text())
         folds[name] = [r["held_out"] for r in record["resamples"]]
         cost = board["models"][name]["cost"]
+        assert 0 < cost["resample_wall_seconds"] == record["wall_seconds"]
         assert cost["fit_seconds"] > 0 and cost["latency_p95_ms"] > 0 and cost["model_size_mb"] > 0
         assert cost["hardware"]["cpu_cores"] > 0 and cost["accelerator"] == "cpu"
         importance = json.loads((project / f"reports/evaluate/{name}/importance.json").read_text())
@@ -258,9 +260,11 @@ def test_the_verdict_report_shows_its_evidence_and_opens_in_a_browser(project):
 
     curve = json.loads((project / "reports/learning_curve.json").read_text())
     assert set(curve["models"]) == {board["best_classical"], board["best_deep"]}
-    for info in curve["models"].values():
+    for name, info in curve["models"].items():
         assert [p["fraction"] for p in info["points"]] == [0.25, 0.5, 1.0]
         assert all(len(p["scores"]) == 2 for p in info["points"])
+        # The final model is the first draw's full-size point: it is not fitted again.
+        assert info["points"][-1]["scores"][0] == board["models"][name]["accuracy"]
     assert "hint, not a forecast" in curve["statement"]
 
     report = project / "reports/breast_cancer/report.html"

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy
 import yaml
 
-from pipeline_project import QUICK, line_up, run, stages_run
+from pipeline_project import QUICK, QUICK_VERDICT, line_up, run, stages_run
 
 pytestmark = pytest.mark.slow
 
@@ -200,6 +200,7 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_project_store(proje
             "run",
             "--queue",
             *QUICK[:2],
+            *QUICK_VERDICT,
             *short,
             "-S",
             f"models.logreg.C={c}",

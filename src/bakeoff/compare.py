@@ -46,6 +46,7 @@ LEDGER_COLUMNS = [
     "parameters",
     "tree_nodes",
     "resample_fit_seconds",
+    "resample_wall_seconds",
     "hpo_budget",
 ]
 TEST_METHOD = (
@@ -202,6 +203,7 @@ def cost_ledger(
     ledger.update({k: scores.get(k) for k in ("latency_p50_ms", "latency_p95_ms", "model_size_mb")})
     if record and record.get("status") == "done":
         ledger["resample_fit_seconds"] = sum(r["fit_seconds"] for r in record["resamples"])
+        ledger["resample_wall_seconds"] = record.get("wall_seconds")  # fits side by side
     ledger["hpo_budget"] = (tuning or {}).get("budget", "none (defaults)")
     ledger["interpretable"] = bool(trained.get("interpretable"))
     ledger["hardware"] = trained.get("hardware")

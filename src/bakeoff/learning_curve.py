@@ -6,7 +6,8 @@ Each family's best model (as compare chose it) is refitted on nested fractions o
 training split (default 10, 25, 50, 100 %), in `repeats` different nested orders (and model
 seeds), and scored on the frozen test rows. Nested: the 25 % rows include the 10 % rows, so
 a curve shows what more data adds, not what other data does. Early stopping keeps the full
-validation split at every size.
+validation split at every size. The first order's 100 % point is the final model itself
+(evaluate's test score); the other fits run side by side (`compare.n_jobs`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bakeoff import setup_logging
+from bakeoff import parallel, setup_logging
 from bakeoff.io import read_json, write_json, write_text
 from bakeoff.metrics import BOUNDS, HIGHER_IS_BETTER
 from bakeoff.params import LearningCurveConfig, load_params
@@ -31,7 +32,7 @@ from bakeoff.paths import (
 )
 from bakeoff.resample import reseeded
 from bakeoff.stats import mean_interval
-from bakeoff.train import FeatureSplits, fit_model, validation_scores
+from bakeoff.train import FeatureSplits, fit_and_score
 
 log = logging.getLogger(__name__)
 
@@ -66,31 +67,54 @@ def learning_curve(
     metric: str,
     seed: int,
     confidence: float,
+    final_score: float | None = None,
+    n_jobs: int | None = 1,
 ) -> list[dict[str, Any]]:
-    """One point per fraction: training rows, the test scores of each repeat, mean and interval."""
+    """One point per fraction: training rows, the test scores of each repeat, mean and interval.
+
+    `final_score`, the final model's test score, is the first repeat's 100 % point: that fit
+    (all the training rows, seed `seed`) has been made already and is not made again. The
+    other fits run `n_jobs` at once, the largest first.
+    """
     train, task, target = splits.train, splits.task, splits.target
     classes = train[target].nunique() if task == "classification" else 1
     sizes = {f: fraction_rows(f, len(train), 2 * classes) for f in curve.fractions}
-    scores: dict[float, list[float]] = {f: [] for f in curve.fractions}
-    for r in range(curve.repeats):
-        order = nested_order(train[target], task, seed + r)
-        for fraction, size in sizes.items():
-            model, _ = fit_model(
-                reseeded(config, seed + r),
-                task=task,
-                train=train.iloc[order[:size]],
-                val=splits.val,
-                target=target,
-            )
-            scores[fraction].append(validation_scores(model, splits.test, target, task)[metric])
+    orders = [nested_order(train[target], task, seed + r) for r in range(curve.repeats)]
+    scores: dict[float, dict[int, float]] = {f: {} for f in curve.fractions}
+    if final_score is not None and 1.0 in sizes:
+        scores[1.0][0] = final_score
+    points = sorted(
+        ((r, f) for r in range(curve.repeats) for f in curve.fractions if r not in scores[f]),
+        key=lambda point: -sizes[point[1]],
+    )
+    tasks = [
+        {
+            "config": reseeded(config, seed + r),
+            "task": task,
+            "train": train.iloc[orders[r][: sizes[f]]],
+            "val": splits.val,
+            "scored": splits.test,
+            "target": target,
+        }
+        for r, f in points
+    ]
+    outcomes = parallel.run_all(
+        fit_and_score, tasks, parallel.worker_count(n_jobs, config, len(tasks))
+    )
+    for (r, f), (score, _) in zip(points, outcomes, strict=True):
+        scores[f][r] = score[metric]
     return [
         {
             "fraction": fraction,
             "train_rows": sizes[fraction],
-            "scores": values,
-            **mean_interval(values, confidence=confidence, bounds=BOUNDS[metric]),
+            "scores": [by_repeat[r] for r in sorted(by_repeat)],
+            **mean_interval(
+                [by_repeat[r] for r in sorted(by_repeat)],
+                confidence=confidence,
+                bounds=BOUNDS[metric],
+            ),
         }
-        for fraction, values in scores.items()
+        for fraction, by_repeat in scores.items()
     ]
 
 
@@ -208,6 +232,8 @@ def main() -> None:
             metric=metric,
             seed=params.seed,
             confidence=params.compare.confidence,
+            final_score=board["models"][name][metric],
+            n_jobs=params.compare.n_jobs,
         )
         log.info("%s: %s", name, [(p["train_rows"], round(p["mean"], 4)) for p in curves[name]])
     trend = read_trend(curves, chosen, metric)

@@ -147,6 +147,8 @@ class CompareConfig:
     importance: ImportanceConfig = field(default_factory=ImportanceConfig)
     max_latency_ms: float | None = None  # p95 per evaluate.latency_rows rows; None: no limit
     prefer_interpretable: bool = False  # recommend an interpretable model when not worse
+    # Refits (folds, learning-curve points) at once: None every core, -k all but k-1 (joblib)
+    n_jobs: int | None = None
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any] | None) -> CompareConfig:

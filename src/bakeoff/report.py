@@ -165,7 +165,8 @@ def cost_section(board: dict[str, Any], evaluate_rows: int | None) -> str:
     return (
         f"<p>Latency: wall time to predict a batch of {evaluate_rows or 1000} raw rows through the "
         "saved MLflow model (p50/p95 over repeats). Peak memory: resident memory the fit "
-        "added. Resample fit seconds: the refits behind the intervals. Hardware:</p>"
+        "added. Resample fit seconds: the refits behind the intervals, summed; resample wall "
+        "seconds: the time they took side by side (<code>compare.n_jobs</code>). Hardware:</p>"
         f"<ul>{hardware}</ul>{mixed}" + table(["model", "family", *columns], rows)
     )
 

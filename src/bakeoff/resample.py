@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,11 +23,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, train_test_split
 
-from bakeoff import setup_logging
+from bakeoff import parallel, setup_logging
 from bakeoff.io import read_json, write_json
 from bakeoff.params import ResamplingConfig, load_model_params
 from bakeoff.paths import DATA_CARD, resample_path
-from bakeoff.train import FeatureSplits, fit_model, is_rank_zero, validation_scores
+from bakeoff.train import FeatureSplits, fit_and_score, is_rank_zero
 
 log = logging.getLogger(__name__)
 
@@ -75,52 +76,54 @@ def resample_scores(
     *,
     val_share: float,
     seed: int,
+    n_jobs: int | None = 1,
 ) -> list[dict[str, Any]]:
-    """Fit and score the model once per resample; one dict of scores (and sizes) each."""
+    """Fit and score the model once per resample, `n_jobs` at once (parallel.worker_count);
+    one dict of scores (and sizes) each, in resample order."""
     task, target = splits.task, splits.target
-    results = []
     if resampling.method == "seeds":
-        for i in range(resampling.repeats):
-            model, seconds = fit_model(
-                reseeded(config, seed + 1 + i),
-                task=task,
-                train=splits.train,
-                val=splits.val,
-                target=target,
+        tasks = [
+            {
+                "config": reseeded(config, seed + 1 + i),
+                "train": splits.train,
+                "val": splits.val,
+                "scored": splits.test,
+            }
+            for i in range(resampling.repeats)
+        ]
+        sizes = [
+            {
+                "train_rows": len(splits.train),
+                "fit_rows": len(splits.train),
+                "test_rows": len(splits.test),
+                "held_out": "test",
+            }
+        ] * len(tasks)
+    else:
+        pool = pd.concat([splits.train, splits.val], ignore_index=True)
+        tasks, sizes = [], []
+        folds = cv_folds(pool[target], task, resampling.folds, resampling.repeats, seed)
+        for i, (inside, held_out) in enumerate(folds):
+            fit, early = split_off_validation(pool.iloc[inside], target, task, val_share, seed + i)
+            tasks.append(
+                {"config": config, "train": fit, "val": early, "scored": pool.iloc[held_out]}
             )
-            results.append(
+            sizes.append(
                 {
-                    "resample": i,
-                    "train_rows": len(splits.train),
-                    "fit_rows": len(splits.train),
-                    "test_rows": len(splits.test),
-                    "held_out": "test",
-                    "fit_seconds": seconds,
-                    **validation_scores(model, splits.test, target, task),
+                    "train_rows": len(inside),  # fit + early-stopping rows
+                    "fit_rows": len(fit),
+                    "test_rows": len(held_out),
+                    "held_out": fingerprint(held_out),
                 }
             )
-        return results
-    pool = pd.concat([splits.train, splits.val], ignore_index=True)
-    folds = cv_folds(pool[target], task, resampling.folds, resampling.repeats, seed)
-    for i, (inside, held_out) in enumerate(folds):
-        fit, early = split_off_validation(pool.iloc[inside], target, task, val_share, seed + i)
-        model, seconds = fit_model(config, task=task, train=fit, val=early, target=target)
-        results.append(
-            {
-                "resample": i,
-                "train_rows": len(inside),  # fit + early-stopping rows
-                "fit_rows": len(fit),
-                "test_rows": len(held_out),
-                "held_out": fingerprint(held_out),
-                "fit_seconds": seconds,
-                **validation_scores(model, pool.iloc[held_out], target, task),
-            }
-        )
-        log.info(
-            "resample %d: %s",
-            i,
-            {k: round(v, 4) for k, v in results[-1].items() if isinstance(v, float)},
-        )
+    workers = parallel.worker_count(n_jobs, config, len(tasks))
+    outcomes = parallel.run_all(
+        fit_and_score, [{**t, "task": task, "target": target} for t in tasks], workers
+    )
+    results = []
+    for i, (size, (scores, seconds)) in enumerate(zip(sizes, outcomes, strict=True)):
+        results.append({"resample": i, **size, "fit_seconds": seconds, **scores})
+        log.info("resample %d: %s", i, {k: round(v, 4) for k, v in scores.items()})
     return results
 
 
@@ -144,9 +147,15 @@ def main(argv: list[str] | None = None) -> None:
         "folds": resampling.folds if resampling.method == "cv" else None,
         "repeats": resampling.repeats,
     }
+    started = time.perf_counter()
     try:
         results = resample_scores(
-            params.models[name], splits, resampling, val_share=val_share, seed=params.seed
+            params.models[name],
+            splits,
+            resampling,
+            val_share=val_share,
+            seed=params.seed,
+            n_jobs=params.compare.n_jobs,
         )
     except Exception as exc:  # the contestant's failure, as in train: the bake-off goes on
         log.error(
@@ -162,10 +171,20 @@ def main(argv: list[str] | None = None) -> None:
         return
     write_json(
         resample_path(name),
-        {**record, "status": "done", "ratio": ratio(resampling, results), "resamples": results},
+        {
+            **record,
+            "status": "done",
+            "ratio": ratio(resampling, results),
+            "wall_seconds": time.perf_counter() - started,  # fits side by side: < their sum
+            "resamples": results,
+        },
     )
     log.info(
-        "%s: %d resamples in %.1f s", name, len(results), sum(r["fit_seconds"] for r in results)
+        "%s: %d resamples in %.1f s (fits %.1f s)",
+        name,
+        len(results),
+        time.perf_counter() - started,
+        sum(r["fit_seconds"] for r in results),
     )
 
 

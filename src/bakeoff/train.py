@@ -85,6 +85,22 @@ def fit_model(
     return model, time.perf_counter() - start
 
 
+def fit_and_score(
+    config: dict[str, Any],
+    *,
+    task: str,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    scored: pd.DataFrame,
+    target: str,
+) -> tuple[dict[str, float], float]:
+    """One refit (a fold, a learning-curve point): fit on `train`, early-stop on `val`, score
+    on `scored`; the scores and the fit's seconds. Runs in a worker process, too."""
+    setup_logging()
+    model, seconds = fit_model(config, task=task, train=train, val=val, target=target)
+    return validation_scores(model, scored, target, task), seconds
+
+
 def validation_scores(model, val: pd.DataFrame, target: str, task: str) -> dict[str, float]:
     """The model's scores on the validation split: what tuning selects on (never the test)."""
     X, y = split_xy(val, target)

@@ -1,0 +1,75 @@
+"""Independent refits side by side: the resample folds and the learning-curve points.
+
+A small network or a linear model keeps one core busy however many threads it is given
+(benchmarks/verdict_cost.py measured an MLP on California: 8.6 s on one thread, 9.0 s on
+two), so the refits run in worker processes (joblib's loky), each held to its share of the
+cores. A model that trains on a GPU, or on several devices (DDP launches its own processes),
+is refitted one at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity mask, under a scheduler or taskset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def needs_its_device(config: dict[str, Any]) -> str | None:
+    """Why this model's refits must run one at a time, or None: a network on a GPU or MPS
+    (one device, one fit) or on several devices."""
+    trainer = config.get("trainer")
+    if not isinstance(trainer, dict):
+        return None
+    devices = trainer.get("devices", "auto")
+    if devices not in ("auto", 1, "1") or "ddp" in str(trainer.get("strategy", "auto")):
+        return f"it trains on several devices (devices={devices})"
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator == "cpu":
+        return None
+    if accelerator in ("gpu", "cuda", "mps"):
+        return f"it trains on the accelerator ({accelerator})"
+    import torch  # a network's config: torch is installed and about to be used anyway
+
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        return "it trains on the accelerator (auto found one)"
+    return None
+
+
+def worker_count(n_jobs: int | None, config: dict[str, Any], tasks: int) -> int:
+    """How many refits run at once: `n_jobs` (None or 0: every core; -k: all but k-1, as
+    joblib), never more than there are refits, 1 for a model that needs its device."""
+    if tasks <= 1:
+        return 1
+    reason = needs_its_device(config)
+    if reason:
+        log.info("refitting one at a time: %s", reason)
+        return 1
+    cores = cpu_cores()
+    wanted = cores if not n_jobs else n_jobs if n_jobs > 0 else cores + 1 + n_jobs
+    return max(1, min(wanted, tasks))
+
+
+def run_all(
+    function: Callable[..., Any], tasks: Sequence[dict[str, Any]], workers: int
+) -> list[Any]:
+    """`function(**task)` for every task, results in the tasks' order; in `workers`
+    processes, each held to cores // workers threads (OpenMP, BLAS and torch read
+    OMP_NUM_THREADS). A task's exception is raised here."""
+    if workers <= 1:
+        return [function(**task) for task in tasks]
+    from joblib import Parallel, delayed, parallel_config
+
+    threads = max(1, cpu_cores() // workers)
+    log.info("%d refits in %d worker processes, %d thread(s) each", len(tasks), workers, threads)
+    with parallel_config(backend="loky", inner_max_num_threads=threads):
+        return Parallel(n_jobs=workers)(delayed(function)(**task) for task in tasks)
