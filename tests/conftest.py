@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bakeoff.train import FeatureSplits
+
 # Shared fixtures: the pipeline project copy, and a PostgreSQL-backed MLflow server.
 from pipeline_project import PROJECT_ROOT, project, restored  # noqa: F401
 from tracking_server import mlflow_server, postgres_url  # noqa: F401
@@ -63,3 +65,14 @@ def labelled_categories(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.n
         }
     )
     return frame, y
+
+
+def two_feature_splits(n: int, noise: float) -> FeatureSplits:
+    """For the refits: x1 (plus noise) decides the binary label; 60/20/20 splits in order."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n)})
+    frame["y"] = np.where(frame.x1 + noise * rng.normal(size=n) > 0, "pos", "neg")
+    a, b = int(0.6 * n), int(0.8 * n)
+    return FeatureSplits(
+        frame.iloc[:a], frame.iloc[a:b], frame.iloc[b:], task="classification", target="y"
+    )

@@ -5,6 +5,7 @@ import pytest
 from bakeoff.learning_curve import curve_table, learning_curve, nested_order, read_trend
 from bakeoff.params import LearningCurveConfig
 from bakeoff.train import FeatureSplits
+from conftest import two_feature_splits
 
 
 def test_nested_order_prefixes_keep_class_shares():
@@ -58,11 +59,7 @@ LOGREG = {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 2
 
 @pytest.fixture
 def splits() -> FeatureSplits:
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x1": rng.normal(size=400), "x2": rng.normal(size=400)})
-    frame["y"] = np.where(frame.x1 + 0.3 * rng.normal(size=400) > 0, "pos", "neg")
-    train, val, test = frame.iloc[:240], frame.iloc[240:320], frame.iloc[320:]
-    return FeatureSplits(train, val, test, task="classification", target="y")
+    return two_feature_splits(400, noise=0.3)
 
 
 def test_learning_curve_fits_nested_fractions_and_scores_the_same_test_rows(splits):

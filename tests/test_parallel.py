@@ -1,13 +1,12 @@
 import os
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from bakeoff import parallel
 from bakeoff.params import ResamplingConfig
 from bakeoff.resample import resample_scores
 from bakeoff.train import FeatureSplits
+from conftest import two_feature_splits
 
 LOGREG = {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 200}
 NETWORK = {"_target_": "bakeoff.models.deep.mlp", "trainer": {"accelerator": "cpu"}}
@@ -15,11 +14,7 @@ NETWORK = {"_target_": "bakeoff.models.deep.mlp", "trainer": {"accelerator": "cp
 
 @pytest.fixture
 def splits() -> FeatureSplits:
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x1": rng.normal(size=300), "x2": rng.normal(size=300)})
-    frame["y"] = np.where(frame.x1 + 0.5 * rng.normal(size=300) > 0, "pos", "neg")
-    train, val, test = frame.iloc[:180], frame.iloc[180:240], frame.iloc[240:]
-    return FeatureSplits(train, val, test, task="classification", target="y")
+    return two_feature_splits(300, noise=0.5)
 
 
 def worker_settings() -> dict[str, object]:

@@ -5,27 +5,20 @@ import pytest
 from bakeoff.params import ResamplingConfig
 from bakeoff.resample import cv_folds, ratio, resample_scores, reseeded
 from bakeoff.train import FeatureSplits
+from conftest import two_feature_splits
 
 LOGREG = {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 200}
 
 
 @pytest.fixture
-def splits():
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x1": rng.normal(size=300), "x2": rng.normal(size=300)})
-    frame["y"] = np.where(frame.x1 + 0.5 * rng.normal(size=300) > 0, "pos", "neg")
-    return frame.iloc[:180], frame.iloc[180:240], frame.iloc[240:]
-
-
-def as_splits(splits) -> FeatureSplits:
-    train, val, test = splits
-    return FeatureSplits(train, val, test, task="classification", target="y")
+def splits() -> FeatureSplits:
+    return two_feature_splits(300, noise=0.5)
 
 
 def test_cv_resamples_are_the_same_rows_for_every_model(splits):
     config = ResamplingConfig(method="cv", folds=3, repeats=2)
-    a = resample_scores(LOGREG, as_splits(splits), config, val_share=0.25, seed=7)
-    b = resample_scores({**LOGREG, "C": 0.01}, as_splits(splits), config, val_share=0.25, seed=7)
+    a = resample_scores(LOGREG, splits, config, val_share=0.25, seed=7)
+    b = resample_scores({**LOGREG, "C": 0.01}, splits, config, val_share=0.25, seed=7)
     assert len(a) == 6
     assert [r["held_out"] for r in a] == [r["held_out"] for r in b]
     assert len({r["held_out"] for r in a}) == 6  # two repeats draw different folds
@@ -47,7 +40,7 @@ def test_seeds_refit_the_same_split_and_score_the_test_rows(splits):
         "n_estimators": 5,
         "random_state": 0,
     }
-    scores = resample_scores(forest, as_splits(splits), config, val_share=0.25, seed=1)
+    scores = resample_scores(forest, splits, config, val_share=0.25, seed=1)
     assert [r["held_out"] for r in scores] == ["test"] * 3 and ratio(config, scores) == 0.0
     assert len({r["log_loss"] for r in scores}) > 1  # the seed changed the forest
     assert reseeded(forest, 5)["random_state"] == 5 and reseeded(LOGREG, 5) == LOGREG
