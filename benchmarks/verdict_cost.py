@@ -6,9 +6,10 @@ takes the permutation importance inside `evaluate` out of the bake-off.
 
     python benchmarks/verdict_cost.py --data breast_cancer
     python benchmarks/verdict_cost.py --data adult --models logreg hist_gradient_boosting mlp
+    python benchmarks/verdict_cost.py --data adult --name adult_tuned --set <tune apply's -S values>
 
 Adult and California need their files in data/external/ (copied from ../shared/datasets
-when present). Writes benchmarks/results/verdict_cost_<data>.json and keeps the report.
+when present). Writes benchmarks/results/verdict_cost_<name>.json and keeps the report.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", help="line-up (default: every contestant)")
     parser.add_argument("--set", nargs="*", default=[], help="more -S overrides")
     parser.add_argument("--keep", type=Path, default=Path("/tmp/bakeoff-verdict"))
+    parser.add_argument("--name", help="results file verdict_cost_<name>.json (default: --data)")
     args = parser.parse_args()
     project = args.keep / args.data
     shutil.rmtree(project, ignore_errors=True)
@@ -125,7 +127,7 @@ def main() -> None:
         "report": str(project / f"reports/{args.data}/report.html"),
         "stages": {k: round(v, 1) for k, v in stages.items()},
     }
-    (RESULTS / f"verdict_cost_{args.data}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"verdict_cost_{args.name or args.data}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "stages"}, indent=2))
 
 

@@ -26,8 +26,6 @@ from pipeline_project import (
     stages_run,
 )
 
-pytestmark = pytest.mark.slow
-
 
 def test_outputs_exist_and_every_model_beats_dummy(project):
     for name in (
@@ -206,6 +204,7 @@ def test_ddp_on_two_cpu_processes_trains_once_and_rank_zero_alone_logs(project):
         assert len(accuracy) == trained["epochs"] and max(m.value for m in accuracy) > 0.9
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("restored")
 def test_image_dataset_runs_the_bake_off_with_the_cnn(project):
     """digits: ingest decodes images into pixel columns, the CNN joins the line-up."""

@@ -15,8 +15,6 @@ import yaml
 
 from pipeline_project import QUICK, QUICK_VERDICT, line_up, run, stages_run
 
-pytestmark = pytest.mark.slow
-
 
 def sweep(project: Path, folder: str, *overrides: str, env: dict | None = None):
     """`python -m bakeoff.sweep -m ...` into multirun/<folder>; returns the process result."""
@@ -158,6 +156,7 @@ def test_optuna_tunes_a_network_in_parallel_trials_starting_from_its_defaults(pr
     )
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("restored")
 def test_best_trial_of_a_sweep_reproduces_through_the_pipeline(project):
     sweep(
@@ -186,6 +185,7 @@ def test_best_trial_of_a_sweep_reproduces_through_the_pipeline(project):
     assert "optuna, 4 trials (sweep optuna-hgb)" in (project / "reports/leaderboard.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("restored")
 def test_queued_experiments_run_two_at_a_time_and_log_to_the_project_store(project):
     # A short line-up keeps the copies' checkouts small; logreg is what changes.
