@@ -2,6 +2,8 @@
 
 The MLP and HistGradientBoosting with the pipeline's configs (conf/model/*.yaml) on
 California housing's pipeline splits (bakeoff.prepare, as the pipeline makes them):
+0. what starting the workers costs: cold loky workers importing scikit-learn's stack, or
+   torch and Lightning too (bakeoff.parallel.WORKER_START_SECONDS);
 1. one fit on one thread against one fit on every core: does the model use the cores?
 2. the 5-fold resample one fit at a time (n_jobs=1, each fit on every core) against all
    folds side by side (n_jobs=None: one worker per core, each on its share of threads).
@@ -16,10 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
 import threadpoolctl
+from joblib.externals.loky import get_reusable_executor
 
 from bakeoff.config import compose_conf
 from bakeoff.parallel import cpu_cores
@@ -29,6 +33,32 @@ from bakeoff.train import FeatureSplits, fit_model
 from common import FILES, ROOT, load_splits
 
 RESULTS = Path(__file__).parent / "results" / "parallel_refits.json"
+
+
+def imports_classical() -> int:
+    import bakeoff.models.classical  # scikit-learn, pandas
+    import bakeoff.train  # noqa: F401
+
+    return os.getpid()
+
+
+def imports_network() -> int:
+    import bakeoff.models.training  # torch, Lightning
+    import bakeoff.train  # noqa: F401
+
+    return os.getpid()
+
+
+def worker_start_seconds(function, workers: int) -> float:
+    """Wall time for `workers` cold loky workers to start and run `function` once each."""
+    from joblib import Parallel, delayed, parallel_config
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)  # joblib reuses workers: start cold
+    start = time.perf_counter()
+    with parallel_config(backend="loky"):
+        Parallel(n_jobs=workers)(delayed(function)() for _ in range(workers))
+    return time.perf_counter() - start
 
 
 def pipeline_config(model: str) -> dict:
@@ -56,12 +86,22 @@ def main() -> None:
     parts, task, target = load_splits("california_housing", args.data_dir)
     splits = FeatureSplits(parts["train"], parts["val"], parts["test"], task, target)
     cores = cpu_cores()
-    results = {"data": FILES["california_housing"], "cores": cores, "models": {}}
+    results = {
+        "data": FILES["california_housing"],
+        "cores": cores,
+        "worker_start_seconds": {
+            "scikit-learn": round(worker_start_seconds(imports_classical, cores), 1),
+            "torch and lightning": round(worker_start_seconds(imports_network, cores), 1),
+        },
+        "models": {},
+    }
+    print(json.dumps(results["worker_start_seconds"]), flush=True)
     for model in args.models:
         config = pipeline_config(model)
         fit = {n: one_fit_seconds(config, splits, n) for n in sorted({1, cores})}
         runs = {}
         for n_jobs in (1, None):
+            get_reusable_executor().shutdown(wait=True)  # the stage starts its workers cold
             start = time.perf_counter()
             scores = resample_scores(
                 config,

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bakeoff import parallel
 from bakeoff.learning_curve import curve_table, learning_curve, nested_order, read_trend
 from bakeoff.params import LearningCurveConfig
 from bakeoff.train import FeatureSplits
@@ -76,7 +77,10 @@ def test_learning_curve_fits_nested_fractions_and_scores_the_same_test_rows(spli
     assert curve[1]["mean"] > 0.8 and curve[1]["low"] <= curve[1]["mean"] <= curve[1]["high"]
 
 
-def test_the_final_fit_is_the_first_full_size_point_and_the_rest_run_in_parallel(splits):
+def test_the_final_fit_is_the_first_full_size_point_and_the_rest_run_in_parallel(
+    splits, monkeypatch
+):
+    monkeypatch.setattr(parallel, "WORKER_START_SECONDS", 0.0)  # workers even for tiny fits
     config = LearningCurveConfig(fractions=[0.1, 0.5, 1.0], repeats=2)
     kwargs = dict(metric="accuracy", seed=0, confidence=0.95)
     fitted = learning_curve(LOGREG, splits, config, **kwargs)

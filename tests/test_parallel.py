@@ -41,14 +41,35 @@ def test_worker_count_follows_n_jobs_cores_and_the_device():
         assert parallel.worker_count(None, config, tasks=100) == 1
 
 
+def fails_on_the_third(i: int) -> int:
+    if i == 2:
+        raise ValueError(f"refit {i} failed")
+    return i
+
+
+@pytest.fixture
+def start_is_free(monkeypatch):
+    """Workers even for instant tasks: what a long refit gets."""
+    monkeypatch.setattr(parallel, "WORKER_START_SECONDS", 0.0)
+
+
+@pytest.mark.usefixtures("start_is_free")
 def test_workers_are_other_processes_held_to_their_share_of_the_cores():
-    settings = parallel.run_all(worker_settings, [{}] * 4, workers=2)
-    assert {s["pid"] for s in settings}.isdisjoint({os.getpid()})
+    settings = parallel.run_all(worker_settings, [{}] * 5, workers=2)
+    first, rest = settings[0], settings[1:]
+    assert first["pid"] == os.getpid()  # timed here, to decide
+    assert {s["pid"] for s in rest}.isdisjoint({os.getpid()})
     share = max(1, parallel.cpu_cores() // 2)
-    assert {s["omp"] for s in settings} == {str(share)}
-    assert {s["torch"] for s in settings} == {share}
+    assert {s["omp"] for s in rest} == {str(share)}
+    assert {s["torch"] for s in rest} == {share}
 
 
+def test_refits_quicker_than_starting_workers_stay_in_this_process():
+    settings = parallel.run_all(worker_settings, [{}] * 5, workers=2)
+    assert {s["pid"] for s in settings} == {os.getpid()}
+
+
+@pytest.mark.usefixtures("start_is_free")
 def test_parallel_resamples_equal_the_sequential_ones(splits):
     config = ResamplingConfig(method="cv", folds=3, repeats=2)
     one = resample_scores(LOGREG, splits, config, val_share=0.25, seed=7, n_jobs=1)
@@ -59,7 +80,7 @@ def test_parallel_resamples_equal_the_sequential_ones(splits):
     ]
 
 
-def test_a_failing_refit_in_a_worker_raises_in_the_caller(splits):
-    broken = {**LOGREG, "C": -1.0}  # sklearn refuses a negative C
-    with pytest.raises(ValueError, match="C"):
-        resample_scores(broken, splits, ResamplingConfig(folds=3), val_share=0.25, seed=0, n_jobs=2)
+@pytest.mark.usefixtures("start_is_free")
+def test_a_failing_refit_in_a_worker_raises_in_the_caller():
+    with pytest.raises(ValueError, match="refit 2 failed"):
+        parallel.run_all(fails_on_the_third, [{"i": i} for i in range(4)], workers=2)

@@ -1,7 +1,7 @@
 """Independent refits side by side: the resample folds and the learning-curve points.
 
 A small network or a linear model keeps one core busy however many threads it is given
-(benchmarks/verdict_cost.py measured an MLP on California: 8.6 s on one thread, 9.0 s on
+(benchmarks/parallel_refits.py: the MLP on California fits as fast on one thread as on
 two), so the refits run in worker processes (joblib's loky), each held to its share of the
 cores. A model that trains on a GPU, or on several devices (DDP launches its own processes),
 is refitted one at a time.
@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# What starting the worker processes costs, importing the model's libraries in each
+# (benchmarks/parallel_refits.py, 2 cores: about 5 s for scikit-learn's, 9 s with torch and
+# Lightning): refits that would save less run one at a time.
+WORKER_START_SECONDS = 8.0
 
 
 def cpu_cores() -> int:
@@ -62,14 +68,41 @@ def worker_count(n_jobs: int | None, config: dict[str, Any], tasks: int) -> int:
 def run_all(
     function: Callable[..., Any], tasks: Sequence[dict[str, Any]], workers: int
 ) -> list[Any]:
-    """`function(**task)` for every task, results in the tasks' order; in `workers`
-    processes, each held to cores // workers threads (OpenMP, BLAS and torch read
-    OMP_NUM_THREADS). A task's exception is raised here."""
-    if workers <= 1:
+    """`function(**task)` for every task, results in the tasks' order; a task's exception is
+    raised here.
+
+    The first task runs here and is timed. Only when running the rest side by side would
+    save more than starting the workers costs (WORKER_START_SECONDS: importing pandas,
+    scikit-learn, torch in each) do they go to `workers` processes, each held to
+    cores // workers threads (OpenMP, BLAS and torch read OMP_NUM_THREADS).
+    """
+    if workers <= 1 or len(tasks) <= 1:
         return [function(**task) for task in tasks]
+    started = time.perf_counter()
+    first = function(**tasks[0])
+    seconds = time.perf_counter() - started
+    rest = tasks[1:]
+    workers = min(workers, len(rest))
+    saving = seconds * len(rest) * (1 - 1 / workers)
+    if saving <= WORKER_START_SECONDS:
+        log.info(
+            "%d refits of about %.1f s: one at a time (side by side would save %.1f s, less "
+            "than starting %d workers costs)",
+            len(tasks),
+            seconds,
+            saving,
+            workers,
+        )
+        return [first, *(function(**task) for task in rest)]
     from joblib import Parallel, delayed, parallel_config
 
     threads = max(1, cpu_cores() // workers)
-    log.info("%d refits in %d worker processes, %d thread(s) each", len(tasks), workers, threads)
+    log.info(
+        "%d more refits of up to %.1f s in %d worker processes, %d thread(s) each",
+        len(rest),
+        seconds,
+        workers,
+        threads,
+    )
     with parallel_config(backend="loky", inner_max_num_threads=threads):
-        return Parallel(n_jobs=workers)(delayed(function)(**task) for task in tasks)
+        return [first, *Parallel(n_jobs=workers)(delayed(function)(**task) for task in rest)]
