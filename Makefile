@@ -56,12 +56,13 @@ server: setup  ## shared MLflow tracking server: PostgreSQL backend store, proxi
 tune: setup  ## Optuna-tune every contestant with the same budget (TRIALS, JOBS)
 	$(BIN)/python -m bakeoff.tune all $(if $(TRIALS),--trials $(TRIALS)) --jobs $(JOBS)
 
-bench: setup  ## categorical_encoding needs data/external/{adult.data,california_housing.csv}
+bench: setup  ## categorical_encoding, parallel_refits need data/external/{adult.data,california_housing.csv}
 	$(BIN)/python benchmarks/lightning_overhead.py
 	$(BIN)/python benchmarks/digits_cnn.py
 	$(BIN)/python benchmarks/categorical_encoding.py
 	$(BIN)/python benchmarks/mlflow_logging.py
 	$(BIN)/python benchmarks/sweep_parallel.py
+	$(BIN)/python benchmarks/parallel_refits.py
 
 lock:  ## re-pin: rebuild the lock from a fresh resolve of pyproject.toml's ranges
 	rm -rf /tmp/bakeoff-lock && $(PYTHON) -m venv /tmp/bakeoff-lock

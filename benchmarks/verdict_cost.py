@@ -127,7 +127,9 @@ def main() -> None:
         "report": str(project / f"reports/{args.data}/report.html"),
         "stages": {k: round(v, 1) for k, v in stages.items()},
     }
-    (RESULTS / f"verdict_cost_{args.name or args.data}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"verdict_cost_{args.name or args.data}.json").write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
     print(json.dumps({k: v for k, v in result.items() if k != "stages"}, indent=2))
 
 

@@ -1,10 +1,10 @@
 """Independent refits side by side: the resample folds and the learning-curve points.
 
-A small network or a linear model keeps one core busy however many threads it is given
-(benchmarks/parallel_refits.py: the MLP on California fits as fast on one thread as on
-two), so the refits run in worker processes (joblib's loky), each held to its share of the
-cores. A model that trains on a GPU, or on several devices (DDP launches its own processes),
-is refitted one at a time.
+A small network or a linear model gains little from a second thread (benchmarks/
+parallel_refits.py: the MLP on California fits in 22.9 s on one thread, 17.0 s on two), so
+the refits run in worker processes (joblib's loky), each held to its share of the cores.
+A model that trains on a GPU, or on several devices (DDP launches its own processes), is
+refitted one at a time.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # What starting the worker processes costs, importing the model's libraries in each
-# (benchmarks/parallel_refits.py, 2 cores: about 5 s for scikit-learn's, 9 s with torch and
-# Lightning): refits that would save less run one at a time.
-WORKER_START_SECONDS = 8.0
+# (benchmarks/parallel_refits.py, 2 cold workers: 1.9 s for scikit-learn's, 5.6 s with torch
+# and Lightning): refits that would save less run one at a time.
+WORKER_START_SECONDS = 5.0
 
 
 def cpu_cores() -> int:
