@@ -37,7 +37,7 @@ repro: setup  ## dvc repro (refuses a params.yaml older than conf/)
 	$(BIN)/dvc repro
 
 # `make test`: unit tests and the shared end-to-end pipeline run (under 10 minutes here);
-# `make test ALL=1` adds the tests marked slow (queue, retraining, digits), as CI does.
+# `make test ALL=1` adds the tests marked slow (queue, retraining, digits, ...), as CI does.
 ALL ?=
 test: setup
 	$(BIN)/python -m pytest $(if $(ALL),,-m "not slow")

@@ -85,6 +85,7 @@ def test_second_run_is_a_noop_and_exp_show_lists_metrics(project):
     assert "reports/leaderboard.json" in shown and "accuracy" in shown
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("restored")
 def test_conf_edit_then_repro_stops_and_exp_run_retrains_that_model_alone(project):
     conf = project / "conf/model/logreg.yaml"
@@ -127,6 +128,7 @@ def test_bad_input_stops_at_validate_with_every_problem_named(project):
     assert (project / "data/interim/train.parquet").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("restored")
 def test_a_model_that_fails_is_reported_and_the_others_kept(project):
     """A NaN loss (absurd learning rate): the run is FAILED with the epoch named, the
