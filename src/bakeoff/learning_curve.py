@@ -103,18 +103,15 @@ def learning_curve(
     )
     for (r, f), (score, _) in zip(points, outcomes, strict=True):
         scores[f][r] = score[metric]
+    in_order = {f: [by_repeat[r] for r in sorted(by_repeat)] for f, by_repeat in scores.items()}
     return [
         {
             "fraction": fraction,
             "train_rows": sizes[fraction],
-            "scores": [by_repeat[r] for r in sorted(by_repeat)],
-            **mean_interval(
-                [by_repeat[r] for r in sorted(by_repeat)],
-                confidence=confidence,
-                bounds=BOUNDS[metric],
-            ),
+            "scores": values,
+            **mean_interval(values, confidence=confidence, bounds=BOUNDS[metric]),
         }
-        for fraction, by_repeat in scores.items()
+        for fraction, values in in_order.items()
     ]
 
 
