@@ -55,7 +55,7 @@ def start_is_free(monkeypatch):
 
 @pytest.mark.usefixtures("start_is_free")
 def test_workers_are_other_processes_held_to_their_share_of_the_cores():
-    settings = parallel.run_all(worker_settings, [{}] * 5, workers=2)
+    settings = parallel.run_all(worker_settings, [{}] * 5, n_jobs=2, config={})
     first, rest = settings[0], settings[1:]
     assert first["pid"] == os.getpid()  # timed here, to decide
     assert {s["pid"] for s in rest}.isdisjoint({os.getpid()})
@@ -65,7 +65,7 @@ def test_workers_are_other_processes_held_to_their_share_of_the_cores():
 
 
 def test_refits_quicker_than_starting_workers_stay_in_this_process():
-    settings = parallel.run_all(worker_settings, [{}] * 5, workers=2)
+    settings = parallel.run_all(worker_settings, [{}] * 5, n_jobs=2, config={})
     assert {s["pid"] for s in settings} == {os.getpid()}
 
 
@@ -83,4 +83,4 @@ def test_parallel_resamples_equal_the_sequential_ones(splits):
 @pytest.mark.usefixtures("start_is_free")
 def test_a_failing_refit_in_a_worker_raises_in_the_caller():
     with pytest.raises(ValueError, match="refit 2 failed"):
-        parallel.run_all(fails_on_the_third, [{"i": i} for i in range(4)], workers=2)
+        parallel.run_all(fails_on_the_third, [{"i": i} for i in range(4)], n_jobs=2, config={})

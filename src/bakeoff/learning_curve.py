@@ -98,9 +98,7 @@ def learning_curve(
         }
         for r, f in points
     ]
-    outcomes = parallel.run_all(
-        fit_and_score, tasks, parallel.worker_count(n_jobs, config, len(tasks))
-    )
+    outcomes = parallel.run_all(fit_and_score, tasks, n_jobs=n_jobs, config=config)
     for (r, f), (score, _) in zip(points, outcomes, strict=True):
         scores[f][r] = score[metric]
     in_order = {f: [by_repeat[r] for r in sorted(by_repeat)] for f, by_repeat in scores.items()}

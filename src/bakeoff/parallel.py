@@ -66,16 +66,22 @@ def worker_count(n_jobs: int | None, config: dict[str, Any], tasks: int) -> int:
 
 
 def run_all(
-    function: Callable[..., Any], tasks: Sequence[dict[str, Any]], workers: int
+    function: Callable[..., Any],
+    tasks: Sequence[dict[str, Any]],
+    *,
+    n_jobs: int | None,
+    config: dict[str, Any],
 ) -> list[Any]:
-    """`function(**task)` for every task, results in the tasks' order; a task's exception is
-    raised here.
+    """`function(**task)` for every refit of the model `config`, results in the tasks' order;
+    a task's exception is raised here.
 
-    The first task runs here and is timed. Only when running the rest side by side would
-    save more than starting the workers costs (WORKER_START_SECONDS: importing pandas,
-    scikit-learn, torch in each) do they go to `workers` processes, each held to
-    cores // workers threads (OpenMP, BLAS and torch read OMP_NUM_THREADS).
+    Up to worker_count(n_jobs, config, ...) at once. The first task runs here and is timed.
+    Only when running the rest side by side would save more than starting the workers costs
+    (WORKER_START_SECONDS: importing pandas, scikit-learn, torch in each) do they go to worker
+    processes, each held to cores // workers threads (OpenMP, BLAS and torch read
+    OMP_NUM_THREADS).
     """
+    workers = worker_count(n_jobs, config, len(tasks))
     if workers <= 1 or len(tasks) <= 1:
         return [function(**task) for task in tasks]
     started = time.perf_counter()

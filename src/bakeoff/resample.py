@@ -78,7 +78,7 @@ def resample_scores(
     seed: int,
     n_jobs: int | None = 1,
 ) -> list[dict[str, Any]]:
-    """Fit and score the model once per resample, `n_jobs` at once (parallel.worker_count);
+    """Fit and score the model once per resample, up to `n_jobs` at once (parallel.run_all);
     one dict of scores (and sizes) each, in resample order."""
     task, target = splits.task, splits.target
     if resampling.method == "seeds":
@@ -116,9 +116,11 @@ def resample_scores(
                     "held_out": fingerprint(held_out),
                 }
             )
-    workers = parallel.worker_count(n_jobs, config, len(tasks))
     outcomes = parallel.run_all(
-        fit_and_score, [{**t, "task": task, "target": target} for t in tasks], workers
+        fit_and_score,
+        [{**t, "task": task, "target": target} for t in tasks],
+        n_jobs=n_jobs,
+        config=config,
     )
     results = []
     for i, (size, (scores, seconds)) in enumerate(zip(sizes, outcomes, strict=True)):
