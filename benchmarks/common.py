@@ -23,3 +23,72 @@ def load_splits(card: str, data_dir: Path) -> tuple[dict[str, pd.DataFrame], str
     )
     parts, data_card = prepared_splits(params, ROOT)
     return parts, data_card["task"], data_card["target"]
+
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+def hardware_fingerprint() -> dict[str, object]:
+    """Where a figure was measured: figures from different machines are not comparable."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = "none"
+    torch = __import__("sys").modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        gpu = f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    memory_gb = None
+    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        memory_gb = round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "memory_gb": memory_gb,
+        "gpu": gpu,
+        "python": platform.python_version(),
+    }
+
+
+def save_result(
+    name: str,
+    *,
+    title: str,
+    command: str,
+    tables: list[dict],
+    notes: list[str] | None = None,
+    raw: dict | None = None,
+) -> Path:
+    """benchmarks/results/<name>.json in the one shape docs/benchmarks.md is generated from.
+
+    `tables`: [{"caption": str, "rows": [{column: value, ...}, ...]}], rendered as they are
+    (round values here, where their precision is known); `notes`: sentences printed under
+    the tables (what the figures mean, not the figures again); `raw`: anything else worth
+    keeping (per-fold scores, settings).
+    """
+    import datetime as dt
+    import json
+
+    payload = {
+        "benchmark": name,
+        "title": title,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "hardware": hardware_fingerprint(),
+        "command": command,
+        "tables": tables,
+        "notes": list(notes or []),
+        "raw": raw or {},
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, default=float) + "\n", encoding="utf-8")
+    return path
