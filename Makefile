@@ -54,7 +54,7 @@ server: setup  ## shared MLflow tracking server: PostgreSQL backend store, proxi
 		--artifacts-destination $(ARTIFACTS_DESTINATION) --host 127.0.0.1 --port $(PORT)
 
 tune: setup  ## Optuna-tune every contestant with the same budget (TRIALS, JOBS)
-	$(BIN)/python -m bakeoff.tune all $(if $(TRIALS),--trials $(TRIALS)) --jobs $(JOBS)
+	$(BIN)/python -m bakeoff.cli.tune all $(if $(TRIALS),--trials $(TRIALS)) --jobs $(JOBS)
 
 bench: setup  ## categorical_encoding, parallel_refits need data/external/{adult.data,california_housing.csv}
 	$(BIN)/python benchmarks/lightning_overhead.py

@@ -4,7 +4,7 @@ The MLP exactly as the pipeline builds it (`bakeoff.models.deep.mlp` with the
 hyperparameters of conf/model/mlp.yaml and the default trainer), once per encoding, on the
 pipeline's own dataset cards: Adult (classification: test accuracy) and California housing
 (regression, target in $100k: test RMSE). The tables go through the pipeline's data stages
-in memory (bakeoff.prepare: ingest, validate, split 60/20/20, stratified for
+in memory (bakeoff.data.prepare: ingest, validate, split 60/20/20, stratified for
 classification, seed 42). Fit seconds include the preprocessing; several model seeds show
 how much of a gap is noise.
 
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bakeoff.config import compose_conf
 from bakeoff.models.deep import CATEGORICAL_ENCODINGS, mlp
+from bakeoff.params import compose_conf
 from common import FILES, ROOT, load_splits
 
 RESULTS = Path(__file__).parent / "results" / "categorical_encoding.json"

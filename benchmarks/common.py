@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bakeoff.config import compose_conf
-from bakeoff.params import params_from_mapping
-from bakeoff.prepare import prepared_splits
+from bakeoff.data.prepare import prepared_splits
+from bakeoff.params import compose_conf, params_from_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 # The cards that read a downloaded file, and its name in data/external/ (or --data-dir).

@@ -20,10 +20,9 @@ from typing import Any
 
 import torch
 
-from bakeoff.config import compose_conf
-from bakeoff.params import params_from_mapping
-from bakeoff.prepare import prepared_splits
-from bakeoff.train import fit_model
+from bakeoff.data.prepare import prepared_splits
+from bakeoff.models.fitting import fit_model
+from bakeoff.params import compose_conf, params_from_mapping
 from common import ROOT
 
 RESULTS = Path(__file__).parent / "results" / "digits_cnn.json"

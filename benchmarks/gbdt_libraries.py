@@ -9,7 +9,7 @@ improvement on the validation split, otherwise library defaults, 2 threads. They
 same rows, categorical columns as pandas `category` (strings for CatBoost), numerics as
 float. Datasets: Adult (classification: test accuracy and ROC-AUC) and California housing
 (regression, target in $100k: test RMSE). The tables go through the pipeline's data stages
-in memory (bakeoff.prepare: ingest, validate, split 60/20/20, stratified for
+in memory (bakeoff.data.prepare: ingest, validate, split 60/20/20, stratified for
 classification, seed 42). Several model seeds show how much of a gap is noise; fit seconds
 include each library's own data handling.
 
@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from bakeoff.config import compose_conf
 from bakeoff.models.classical import hist_gradient_boosting
+from bakeoff.params import compose_conf
 from common import FILES, ROOT, load_splits
 
 RESULTS = Path(__file__).parent / "results" / "gbdt_libraries.json"

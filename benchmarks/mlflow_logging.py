@@ -4,7 +4,7 @@ Trains the shipped MLP (conf/model/mlp.yaml, fixed epoch count) on California ho
 the pipeline splits it, then records its per-epoch curves (train/loss, val/loss, val/rmse)
 into a fresh SQLite store three ways, each timed:
 
-* batched       - what bakeoff does: `bakeoff.train.log_history`, one log_batch request
+* batched       - what bakeoff does: `bakeoff.tracking.runs.log_history`, one log_batch request
                   after training
 * per_epoch     - an `mlflow.log_metrics` call per epoch, as a logging callback would
 * per_epoch_async - the same with `synchronous=False`, flushed at the end
@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bakeoff.config import compose_conf
-from bakeoff.train import fit_model, log_history
+from bakeoff.models.fitting import fit_model
+from bakeoff.params import compose_conf
+from bakeoff.tracking.runs import log_history
 from common import ROOT, load_splits
 
 RESULTS = Path(__file__).parent / "results" / "mlflow_logging.json"

@@ -1,9 +1,9 @@
 """Refits side by side: what `compare.n_jobs` buys for the resample folds.
 
 The MLP and HistGradientBoosting with the pipeline's configs (conf/model/*.yaml) on
-California housing's pipeline splits (bakeoff.prepare, as the pipeline makes them):
+California housing's pipeline splits (bakeoff.data.prepare, as the pipeline makes them):
 0. what starting the workers costs: cold loky workers importing scikit-learn's stack, or
-   torch and Lightning too (bakeoff.parallel.WORKER_START_SECONDS);
+   torch and Lightning too (bakeoff.evaluation.parallel.WORKER_START_SECONDS);
 1. one fit on one thread against one fit on every core: does the model use the cores?
 2. the 5-fold resample one fit at a time (n_jobs=1, each fit on every core) against all
    folds side by side (n_jobs=None: one worker per core, each on its share of threads).
@@ -25,26 +25,24 @@ from pathlib import Path
 import threadpoolctl
 from joblib.externals.loky import get_reusable_executor
 
-from bakeoff.config import compose_conf
-from bakeoff.parallel import cpu_cores
-from bakeoff.params import ResamplingConfig
-from bakeoff.resample import resample_scores
-from bakeoff.train import FeatureSplits, fit_model
+from bakeoff.data.features import FeatureSplits
+from bakeoff.evaluation.parallel import cpu_cores
+from bakeoff.evaluation.resampling import resample_scores
+from bakeoff.models.fitting import fit_model
+from bakeoff.params import ResamplingConfig, compose_conf
 from common import FILES, ROOT, load_splits
 
 RESULTS = Path(__file__).parent / "results" / "parallel_refits.json"
 
 
 def imports_classical() -> int:
-    import bakeoff.models.classical  # scikit-learn, pandas
-    import bakeoff.train  # noqa: F401
+    import bakeoff.evaluation.refits  # noqa: F401
 
     return os.getpid()
 
 
 def imports_network() -> int:
-    import bakeoff.models.training  # torch, Lightning
-    import bakeoff.train  # noqa: F401
+    import bakeoff.evaluation.refits  # noqa: F401
 
     return os.getpid()
 

@@ -1,7 +1,7 @@
 """How much faster is a classical-model sweep with 2 parallel jobs than with 1?
 
 The same 16-trial HistGradientBoosting grid (learning_rate x max_leaf_nodes x
-min_samples_leaf) runs through `python -m bakeoff.sweep -m` twice: with the default
+min_samples_leaf) runs through `python -m bakeoff.cli.sweep -m` twice: with the default
 launcher settings (n_jobs 1: one trial after another in the sweep's process, each free to
 use every core) and with `hydra.launcher.n_jobs=2` (two joblib processes, one thread each).
 Each variant logs into its own fresh SQLite store, so both include creating it. The
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bakeoff.io import read_json
+from bakeoff.fileio import read_json
 from bakeoff.paths import DATA_CARD
 from common import ROOT
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bakeoff.train import FeatureSplits
+from bakeoff.data.features import FeatureSplits
 
 # Shared fixtures: the pipeline project copy, and a PostgreSQL-backed MLflow server.
 from pipeline_project import PROJECT_ROOT, project, restored  # noqa: F401

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from bakeoff.compare import (
+from bakeoff.evaluation.verdict import (
     family_verdict,
-    leaderboard_markdown,
     pareto_front,
     rank_models,
     recommend,
@@ -11,6 +10,7 @@ from bakeoff.compare import (
     summarize,
 )
 from bakeoff.params import CompareConfig
+from bakeoff.reporting.leaderboard import leaderboard_markdown
 
 ROWS = [
     {"model": "dummy", "family": "classical", "accuracy": 0.60, "rmse": 9.0},
@@ -51,7 +51,7 @@ def test_markdown_lists_every_model():
 
 
 def test_failed_models_are_listed_with_their_reason():
-    from bakeoff.compare import failed_markdown
+    from bakeoff.reporting.leaderboard import failed_markdown
 
     assert failed_markdown({}) == ""
     text = failed_markdown({"mlp": {"error": "FloatingPointError: nan", "run_id": "abc"}})

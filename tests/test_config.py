@@ -6,10 +6,9 @@ import sys
 import pytest
 import yaml
 
-from bakeoff.config import check_params, compose_conf, diff_configs
 from bakeoff.models import build_model
 from bakeoff.models.tabular import TabularModel
-from bakeoff.params import params_from_mapping
+from bakeoff.params import check_params, compose_conf, diff_configs, params_from_mapping
 from conftest import PROJECT_ROOT
 
 CONF = PROJECT_ROOT / "conf"
@@ -74,8 +73,8 @@ def test_importing_the_package_and_training_classical_models_skips_torch_and_opt
     import optuna only when it sweeps."""
     code = (
         "import sys, pandas as pd, numpy as np\n"
-        "import bakeoff, bakeoff.train, bakeoff.evaluate, bakeoff.compare, bakeoff.serving\n"
-        "from bakeoff.config import compose_conf\n"
+        "import bakeoff, bakeoff.stages.train, bakeoff.stages.evaluate, bakeoff.stages.compare, bakeoff.tracking.serving\n"
+        "from bakeoff.params import compose_conf\n"
         "from bakeoff.models import build_model\n"
         f"cfg = compose_conf(__import__('pathlib').Path({str(CONF)!r}))\n"
         "X = pd.DataFrame({'a': np.arange(40.0), 'b': np.arange(40.0) % 3})\n"

@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from bakeoff import drift
-from bakeoff.io import write_json, write_parquet
+from bakeoff.data import drift
+from bakeoff.fileio import write_json, write_parquet
 from bakeoff.params import DriftConfig
 from bakeoff.paths import DATA_CARD, DRIFT_REPORT, DRIFT_SUMMARY, RAW_DATASET, split_path
+from bakeoff.reporting.drift import drift_markdown
+from bakeoff.stages import drift as drift_stage
 from conftest import PROJECT_ROOT
 
 CONFIG = DriftConfig()
@@ -124,7 +126,7 @@ def test_report_flags_drifted_columns_and_is_json():
     assert "y" not in report["columns"]
     text = json.dumps(report, allow_nan=False)
     assert json.loads(text) == report
-    summary = drift.drift_markdown(report)
+    summary = drift_markdown(report)
     assert "(500 rows) against 800 training rows: 3 of 4 columns drifted: x1, colour, note." in (
         summary
     )
@@ -137,7 +139,7 @@ def test_single_batch():
     report = drift.drift_report(raw, raw.iloc[:200], card=CARD, batches=listed, config=CONFIG)
     assert report["status"] == "single_batch" and report["columns"] == {}
     assert report["flagged"] == [] and report["flagged_columns"] == 0
-    assert "no training rows from earlier batches" in drift.drift_markdown(report)
+    assert "no training rows from earlier batches" in drift_markdown(report)
     json.dumps(report, allow_nan=False)
 
 
@@ -152,7 +154,7 @@ def stage(tmp_path, monkeypatch, action: str, shift: float):
     write_parquet(RAW_DATASET, raw)
     write_json(DATA_CARD, {**CARD, "batches": listed})  # validate keeps ingest's batches
     write_parquet(split_path("train"), pd.concat([raw.iloc[:480], raw.iloc[600:920]]))
-    return drift.main
+    return drift_stage.main
 
 
 def test_stage_stops_on_drift_after_writing_the_reports(tmp_path, monkeypatch, caplog):

@@ -1,6 +1,6 @@
 import pytest
 
-from bakeoff.featurize import apply_steps
+from bakeoff.data.features import apply_steps
 
 
 def test_drop_and_keep(mixed_frame):

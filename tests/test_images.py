@@ -4,7 +4,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from bakeoff.images import checked_shape, image_columns, read_images
+from bakeoff.data.images import checked_shape, image_columns, read_images
 from bakeoff.problems import DataError
 from conftest import PROJECT_ROOT
 

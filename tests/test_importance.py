@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from bakeoff.evaluate import score
-from bakeoff.importance import permutation_importance, rank_agreement
+from bakeoff.evaluation.importance import permutation_importance, rank_agreement
+from bakeoff.evaluation.scoring import score
 from bakeoff.models import build_model
 
 

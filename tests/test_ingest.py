@@ -4,7 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bakeoff.ingest import apply_column_types, content_hash, infer_column_kind, infer_task, ingest
+from bakeoff.data.ingestion import (
+    apply_column_types,
+    content_hash,
+    infer_column_kind,
+    infer_task,
+    ingest,
+)
 from bakeoff.params import DataConfig
 
 

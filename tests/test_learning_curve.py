@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bakeoff import parallel
-from bakeoff.learning_curve import curve_table, learning_curve, nested_order, read_trend
+from bakeoff.data.features import FeatureSplits
+from bakeoff.evaluation import parallel
+from bakeoff.evaluation.learning_curve import curve_table, learning_curve, nested_order, read_trend
 from bakeoff.params import LearningCurveConfig
-from bakeoff.train import FeatureSplits
 from conftest import two_feature_splits
 
 

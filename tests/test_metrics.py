@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bakeoff.metrics import classification_metrics, latency_summary, regression_metrics
+from bakeoff.evaluation.metrics import classification_metrics, latency_summary, regression_metrics
 
 
 def test_binary_classification_metrics():
@@ -46,7 +46,7 @@ def test_peak_memory_sees_an_allocation_that_is_freed_before_the_end():
 
     import numpy as np
 
-    from bakeoff.cost import peak_memory
+    from bakeoff.evaluation.cost import peak_memory
 
     with peak_memory() as used:
         block = np.ones(80 * 2**20 // 8)  # 80 MB, touched

@@ -2,10 +2,10 @@ import os
 
 import pytest
 
-from bakeoff import parallel
+from bakeoff.data.features import FeatureSplits
+from bakeoff.evaluation import parallel
+from bakeoff.evaluation.resampling import resample_scores
 from bakeoff.params import ResamplingConfig
-from bakeoff.resample import resample_scores
-from bakeoff.train import FeatureSplits
 from conftest import two_feature_splits
 
 LOGREG = {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 200}

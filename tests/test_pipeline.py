@@ -160,7 +160,7 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
     shutil.rmtree(checkpoint.parent, ignore_errors=True)
     with mlp_settings(project, max_epochs=600, patience=600) as new_runs:
         process = subprocess.Popen(
-            ["python", "-m", "bakeoff.train", "mlp"],
+            ["python", "-m", "bakeoff.stages.train", "mlp"],
             cwd=project,
             env=_env(),
             stdout=subprocess.PIPE,
@@ -180,7 +180,9 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
         assert killed.info.status == "KILLED"
         assert checkpoint.is_file()
 
-        resumed = run(project, "python", "-m", "bakeoff.train", "mlp", env={"BAKEOFF_RESUME": "1"})
+        resumed = run(
+            project, "python", "-m", "bakeoff.stages.train", "mlp", env={"BAKEOFF_RESUME": "1"}
+        )
         assert f"resuming from {checkpoint}" in resumed.stderr + resumed.stdout
         trained = json.loads((project / "data/models/mlp/train.json").read_text())
         assert trained["status"] == "trained" and trained["epochs"] == 600
@@ -192,7 +194,7 @@ def test_ddp_on_two_cpu_processes_trains_once_and_rank_zero_alone_logs(project):
     trainer = yaml.safe_load((project / "conf/trainer/ddp.yaml").read_text())
     ddp = {"max_epochs": 30, "trainer": {**trainer, "accelerator": "cpu"}}
     with mlp_settings(project, **ddp) as new_runs:
-        result = run(project, "python", "-m", "bakeoff.train", "mlp")
+        result = run(project, "python", "-m", "bakeoff.stages.train", "mlp")
         output = result.stdout + result.stderr
         assert "GLOBAL_RANK: 1, MEMBER: 2/2" in output
         assert "mlp: DDP rank 1 trained; rank 0 records the run" in output

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bakeoff.cli.predict import check_rows, model_uri
+from bakeoff.evaluation.promotion import choose_challenger, decide, metric_of, paired_bootstrap
 from bakeoff.models import classical
 from bakeoff.params import PromoteConfig
-from bakeoff.predict import check_rows, model_uri
-from bakeoff.promote import choose_challenger, decide, metric_of, paired_bootstrap
-from bakeoff.report import drift_section, promotion_section
-from bakeoff.serving import ServedModel
+from bakeoff.reporting.html import drift_section, promotion_section
+from bakeoff.tracking.serving import ServedModel
 
 
 def outcomes(rng, n, accuracy):

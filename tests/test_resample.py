@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bakeoff.data.features import FeatureSplits
+from bakeoff.evaluation.resampling import cv_folds, ratio, resample_scores, reseeded
 from bakeoff.params import ResamplingConfig
-from bakeoff.resample import cv_folds, ratio, resample_scores, reseeded
-from bakeoff.train import FeatureSplits
 from conftest import two_feature_splits
 
 LOGREG = {"_target_": "bakeoff.models.classical.linear", "C": 1.0, "max_iter": 200}

@@ -86,7 +86,7 @@ def predict_cli(project: Path, model: str, rows: Path, out: Path, check=True, na
 
 
 def registry(project: Path, command: str, name: str, *args: str):
-    """`python -m bakeoff.registry <command> --name <name> ...` in the project."""
+    """`python -m bakeoff.tracking.registry <command> --name <name> ...` in the project."""
     return run(project, sys.executable, "-m", "bakeoff.registry", command, "--name", name, *args)
 
 

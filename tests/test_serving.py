@@ -4,8 +4,9 @@ import mlflow
 import numpy as np
 import pytest
 
+from bakeoff.evaluation.metrics import predict_proba_columns
 from bakeoff.models import classical
-from bakeoff.serving import ServedModel, predict_proba_columns, save_served_model
+from bakeoff.tracking.serving import ServedModel, save_served_model
 
 
 def _served(mixed_frame):

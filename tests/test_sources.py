@@ -22,9 +22,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from bakeoff.data.sources import read_source
 from bakeoff.params import DataConfig
 from bakeoff.problems import DataError, Problem
-from bakeoff.sources import read_source
 
 CSV_TEXT = "x,colour,y\n1.5,red,0\n2.5,blue,1\n"
 

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bakeoff.data.rows import row_keys
+from bakeoff.data.splitting import missing_classes, split_frame
 from bakeoff.params import SplitConfig
-from bakeoff.rows import row_keys
-from bakeoff.split import missing_classes, split_frame
 
 
 def test_shares_disjoint_and_stratified(mixed_frame):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bakeoff.stats import mean_interval, paired_test, verdict_sentence
+from bakeoff.evaluation.stats import mean_interval, paired_test, verdict_sentence
 
 RATIO = 1 / 4  # 5-fold cross-validation: each held-out fold is a quarter of its training part
 

@@ -12,11 +12,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
-import bakeoff.sweep  # registers the bakeoff.direction resolver
-from bakeoff.io import write_json
+import bakeoff.cli.sweep  # registers the bakeoff.direction resolver
+from bakeoff.cli.sweep import overrides_dict
+from bakeoff.cli.tune import apply_command, hydra_dict
+from bakeoff.fileio import write_json
 from bakeoff.paths import DATA_CARD
-from bakeoff.sweep import overrides_dict
-from bakeoff.tune import apply_command, hydra_dict
 from conftest import PROJECT_ROOT
 from hydra_plugins.bakeoff_optuna_sweeper import OptunaSweeper, distribution
 
@@ -81,12 +81,12 @@ def workspace(tmp_path, monkeypatch):
 )
 def test_direction_follows_the_data_cards_task(workspace, task, expected):
     workspace(task)
-    assert bakeoff.sweep.direction() == expected
+    assert bakeoff.cli.sweep.direction() == expected
 
 
 def test_direction_without_a_data_card_says_what_to_run(workspace):
     with pytest.raises(FileNotFoundError, match=r"data_card\.json is missing.*dvc repro featurize"):
-        bakeoff.sweep.direction()
+        bakeoff.cli.sweep.direction()
 
 
 def test_optuna_sweeper_composes_with_the_models_space_and_starts_from_its_defaults(
@@ -125,26 +125,27 @@ def test_optuna_asks_as_many_trials_per_batch_as_the_launcher_runs_at_once(
     cfg = sweep_config("hydra/sweeper=optuna", *launcher)
     assert cfg.hydra.sweeper.n_jobs == batch  # joblib's n_jobs, SLURM's array_parallelism
     assert (
-        OmegaConf.select(cfg, "hydra.callbacks.tracking._target_") == "bakeoff.sweep.SweepTracking"
+        OmegaConf.select(cfg, "hydra.callbacks.tracking._target_")
+        == "bakeoff.cli.sweep.SweepTracking"
     )
 
 
 def test_the_parent_run_records_what_the_sweeper_searches(sweep_config, workspace):
     workspace("classification")
     cfg = sweep_config("hydra/sweeper=optuna", "model=mlp", "model.lr=0.01")
-    space = bakeoff.sweep.sweeps(cfg)
+    space = bakeoff.cli.sweep.sweeps(cfg)
     # The command line fixes lr: the sweeper does not search it, so neither does the record.
     assert set(space) == {"model.hidden_sizes", "model.dropout", "model.weight_decay"}
-    assert bakeoff.sweep.budget_text(cfg, space) == "optuna, 20 trials"
+    assert bakeoff.cli.sweep.budget_text(cfg, space) == "optuna, 20 trials"
     cfg = sweep_config("model=logreg")  # compose refuses sweeps; a multirun records them so
     with open_dict(cfg):
         cfg.hydra.overrides.task = ["model=logreg", "model.C=0.1,1,10", "seed=1,2"]
-    space = bakeoff.sweep.sweeps(cfg)
-    assert {k: bakeoff.sweep.as_written(o) for k, o in space.items()} == {
+    space = bakeoff.cli.sweep.sweeps(cfg)
+    assert {k: bakeoff.cli.sweep.as_written(o) for k, o in space.items()} == {
         "model.C": "0.1,1,10",
         "seed": "1,2",
     }
-    assert bakeoff.sweep.budget_text(cfg, space) == "grid, 6 trials"
+    assert bakeoff.cli.sweep.budget_text(cfg, space) == "grid, 6 trials"
 
 
 def test_slurm_launcher_config_composes_and_instantiates(sweep_config):

@@ -17,7 +17,7 @@ from pipeline_project import QUICK, QUICK_VERDICT, line_up, run, stages_run
 
 
 def sweep(project: Path, folder: str, *overrides: str, env: dict | None = None):
-    """`python -m bakeoff.sweep -m ...` into multirun/<folder>; returns the process result."""
+    """`python -m bakeoff.cli.sweep -m ...` into multirun/<folder>; returns the process result."""
     return run(
         project,
         "python",

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from bakeoff import validate as validate_stage
-from bakeoff.ingest import content_hash, ingest
+from bakeoff.data.ingestion import content_hash, ingest
+from bakeoff.data.sources import read_source
 from bakeoff.params import SplitConfig, params_from_mapping
 from bakeoff.paths import DATA_CARD, DATASET, RAW_CARD, RAW_DATASET, VALIDATION_REPORT
 from bakeoff.problems import errors, warnings
-from bakeoff.sources import read_source
+from bakeoff.stages import validate as validate_stage
 from conftest import PROJECT_ROOT
 
 BASE = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())

@@ -229,6 +229,12 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     return params_from_mapping(read_params_file(path))
 
 
+def registered_model_name() -> str:
+    """The configured registered model (promote.registered_model, else the dataset's name),
+    for the command-line tools run from the project."""
+    return load_params().registered_model
+
+
 def load_model_params(argv: list[str] | None, description: str) -> tuple[str, Params]:
     """For the per-model stages: the model named on the command line and the params."""
     parser = argparse.ArgumentParser(description=description)
@@ -240,3 +246,35 @@ def load_model_params(argv: list[str] | None, description: str) -> tuple[str, Pa
             f"model {name!r} is not in the line-up; configured: {sorted(params.models)}"
         )
     return name, params
+
+
+def compose_conf(conf_dir: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """conf/config.yaml composed with Hydra exactly as `dvc exp run` does it."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides or [])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def diff_configs(expected: Any, actual: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested mappings, with both values."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        lines = []
+        for key in sorted(set(expected) | set(actual), key=str):
+            where = f"{prefix}.{key}" if prefix else str(key)
+            if key not in actual:
+                lines.append(f"{where}: in conf/ but missing from params.yaml")
+            elif key not in expected:
+                lines.append(f"{where}: in params.yaml but not in conf/")
+            else:
+                lines.extend(diff_configs(expected[key], actual[key], where))
+        return lines
+    if expected != actual:
+        return [f"{prefix}: conf/ has {expected!r}, params.yaml has {actual!r}"]
+    return []
+
+
+def check_params(conf_dir: Path, params_file: Path) -> list[str]:
+    return diff_configs(compose_conf(conf_dir), read_params_file(params_file))

@@ -73,7 +73,7 @@ LEADERBOARD_JSON = Path("reports/leaderboard.json")
 LEADERBOARD_MD = Path("reports/leaderboard.md")
 COMPARISON_PLOT = Path("reports/comparison.png")
 SWEEP_RECORD = "sweep_run.json"  # in a sweep's folder: its parent run, for the jobs
-BEST_FILE = "best.yaml"  # in a sweep's folder: the best trial, for `bakeoff.tune apply`
+BEST_FILE = "best.yaml"  # in a sweep's folder: the best trial, for `bakeoff.cli.tune apply`
 PROMOTION_REPORT = Path("reports/promotion.json")  # promote: the challenger, the decision
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bakeoff.config import compose_conf
-from bakeoff.params import params_from_mapping
-from bakeoff.prepare import prepared_splits
-from bakeoff.train import fit_model
+from bakeoff.data.prepare import prepared_splits
+from bakeoff.models.fitting import fit_model
+from bakeoff.params import compose_conf, params_from_mapping
 from conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow

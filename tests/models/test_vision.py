@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from bakeoff.config import compose_conf
-from bakeoff.images import image_columns
+from bakeoff.data.images import image_columns
 from bakeoff.models import build_model
 from bakeoff.models.vision import CNN, LightningCNN, cnn
+from bakeoff.params import compose_conf
 from conftest import PROJECT_ROOT
 
 CPU = {"accelerator": "cpu", "devices": 1}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from bakeoff.images import checked_shape, image_columns
+from bakeoff.data.images import checked_shape, image_columns
 from bakeoff.models import preprocessing
 
 UNKNOWN_CODE = 0  # a category not seen in training (or missing, when training had none)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import ClassifierTags, RegressorTags
 
-from bakeoff.columns import convert
+from bakeoff.data.columns import convert
 from bakeoff.problems import Problem
 
 FAMILIES = ("classical", "deep")

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bakeoff.images import checked_shape
+from bakeoff.data.images import checked_shape
 from bakeoff.models.deep import _LightningEstimator
 from bakeoff.models.network_inputs import Pixels
 from bakeoff.models.tabular import TabularModel

@@ -1,4 +1,4 @@
-"""bakeoff's Optuna sweeper for Hydra: `python -m bakeoff.sweep -m hydra/sweeper=optuna ...`.
+"""bakeoff's Optuna sweeper for Hydra: `python -m bakeoff.cli.sweep -m hydra/sweeper=optuna ...`.
 
 Hydra only instantiates sweepers that live in the `hydra_plugins` namespace package, hence
 this package next to `bakeoff`. Why our own sweeper rather than hydra-optuna-sweeper: see

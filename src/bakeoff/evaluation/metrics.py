@@ -1,0 +1,94 @@
+"""Scores as plain dicts of floats, which metric ranks each task, and the bounds intervals
+are clipped to."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+# Name, and whether larger is better: what the leaderboard ranks by, per task.
+PRIMARY_METRIC = {"classification": ("accuracy", True), "regression": ("rmse", False)}
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "f1": True,
+    "roc_auc": True,
+    "log_loss": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
+
+# The metrics every leaderboard shows (and resamples give intervals for), per task.
+REPORTED = {
+    "classification": ["accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss"],
+    "regression": ["rmse", "mae", "r2"],
+}
+
+# The range a metric can take: intervals from the t-distribution are clipped to it.
+BOUNDS = {
+    "accuracy": (0.0, 1.0),
+    "balanced_accuracy": (0.0, 1.0),
+    "f1": (0.0, 1.0),
+    "roc_auc": (0.0, 1.0),
+    "log_loss": (0.0, None),
+    "rmse": (0.0, None),
+    "mae": (0.0, None),
+    "r2": (None, 1.0),
+}
+
+
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray
+) -> dict[str, float]:
+    """Accuracy, balanced accuracy, F1 (binary: positive = classes[1]; else macro), ROC-AUC, log loss.
+
+    `proba` columns follow `classes`; labels are compared as strings so that 0/1 and "0"/"1" agree.
+    """
+    y_true = np.asarray(y_true).astype(str)
+    classes = np.asarray(classes).astype(str)
+    y_pred = classes[np.argmax(proba, axis=1)]
+    binary = len(classes) == 2
+    scores = {
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
+        "f1": skm.f1_score(
+            y_true,
+            y_pred,
+            average="binary" if binary else "macro",
+            pos_label=classes[1] if binary else 1,
+            labels=classes,
+        ),
+        "log_loss": skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
+    }
+    if len(np.unique(y_true)) == len(classes):  # ROC-AUC needs every class present
+        scores["roc_auc"] = (
+            skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+            if binary
+            else skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
+        )
+    return {k: float(v) for k, v in scores.items()}
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    return {
+        "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
+        "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+        "r2": float(skm.r2_score(y_true, y_pred)),
+    }
+
+
+def latency_summary(seconds: list[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1000
+    return {
+        "latency_p50_ms": float(np.percentile(ms, 50)),
+        "latency_p95_ms": float(np.percentile(ms, 95)),
+    }
+
+
+def predict_proba_columns(predictions: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """The class probabilities of a saved model's prediction frame (`proba_<class>` columns,
+    bakeoff.tracking.serving) and the classes, in column order."""
+    columns = [c for c in predictions.columns if c.startswith("proba_")]
+    return predictions[columns].to_numpy(dtype=float), [c.removeprefix("proba_") for c in columns]

@@ -1,0 +1,30 @@
+"""One refit of a contestant (a resample fold, a learning-curve point): fit it, score it.
+
+Runs in a worker process too (bakeoff.evaluation.parallel).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from bakeoff import setup_logging
+from bakeoff.evaluation.scoring import validation_scores
+from bakeoff.models.fitting import fit_model
+
+
+def fit_and_score(
+    config: dict[str, Any],
+    *,
+    task: str,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    scored: pd.DataFrame,
+    target: str,
+) -> tuple[dict[str, float], float]:
+    """One refit (a fold, a learning-curve point): fit on `train`, early-stop on `val`, score
+    on `scored`; the scores and the fit's seconds. Runs in a worker process, too."""
+    setup_logging()
+    model, seconds = fit_model(config, task=task, train=train, val=val, target=target)
+    return validation_scores(model, scored, target, task), seconds

@@ -1,0 +1,132 @@
+"""Refits of a contestant on resamples of the data, for the leaderboard's intervals and the
+verdict's paired test.
+
+method `cv` (default): repeated k-fold (stratified for classification) over train+validation.
+Each fold's training part is split again into fit and early-stopping rows in the pipeline's
+own proportions, so every fit sees data as the final fit does; the held-out fold scores it.
+Every model gets the same folds (same rows, same seed), which makes the scores paired.
+method `seeds`: the final fit's split, refitted with new seeds and scored on the test split;
+its interval covers training randomness only, not the choice of rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, train_test_split
+
+from bakeoff.data.features import FeatureSplits
+from bakeoff.evaluation import parallel
+from bakeoff.evaluation.refits import fit_and_score
+from bakeoff.params import ResamplingConfig
+
+log = logging.getLogger(__name__)
+
+
+def reseeded(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The model's config with its own randomness (`random_state`) drawn from `seed`."""
+    return {**config, "random_state": seed} if "random_state" in config else config
+
+
+def cv_folds(
+    y: pd.Series, task: str, folds: int, repeats: int, seed: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(train, held-out) row positions; stratified when every class fills every fold."""
+    stratify = task == "classification" and y.value_counts().min() >= folds
+    if task == "classification" and not stratify:
+        log.warning("a class has fewer than %d rows: the folds are not stratified", folds)
+    splitter = (
+        RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+        if stratify
+        else RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+        if repeats > 1
+        else KFold(n_splits=folds, shuffle=True, random_state=seed)
+    )
+    yield from splitter.split(np.zeros(len(y)), y)
+
+
+def split_off_validation(
+    frame: pd.DataFrame, target: str, task: str, share: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit rows and early-stopping rows, stratified when the classes allow it."""
+    y = frame[target]
+    stratify = y if task == "classification" and y.value_counts().min() >= 2 else None
+    fit, val = train_test_split(frame, test_size=share, random_state=seed, stratify=stratify)
+    return fit, val
+
+
+def fingerprint(positions: np.ndarray) -> str:
+    """Names a resample's held-out rows, so compare can check two models saw the same ones."""
+    return hashlib.sha256(np.sort(positions).astype(np.int64).tobytes()).hexdigest()[:16]
+
+
+def resample_scores(
+    config: dict[str, Any],
+    splits: FeatureSplits,
+    resampling: ResamplingConfig,
+    *,
+    val_share: float,
+    seed: int,
+    n_jobs: int | None = 1,
+) -> list[dict[str, Any]]:
+    """Fit and score the model once per resample, up to `n_jobs` at once (parallel.run_all);
+    one dict of scores (and sizes) each, in resample order."""
+    task, target = splits.task, splits.target
+    if resampling.method == "seeds":
+        tasks = [
+            {
+                "config": reseeded(config, seed + 1 + i),
+                "train": splits.train,
+                "val": splits.val,
+                "scored": splits.test,
+            }
+            for i in range(resampling.repeats)
+        ]
+        sizes = [
+            {
+                "train_rows": len(splits.train),
+                "fit_rows": len(splits.train),
+                "test_rows": len(splits.test),
+                "held_out": "test",
+            }
+        ] * len(tasks)
+    else:
+        pool = pd.concat([splits.train, splits.val], ignore_index=True)
+        tasks, sizes = [], []
+        folds = cv_folds(pool[target], task, resampling.folds, resampling.repeats, seed)
+        for i, (inside, held_out) in enumerate(folds):
+            fit, early = split_off_validation(pool.iloc[inside], target, task, val_share, seed + i)
+            tasks.append(
+                {"config": config, "train": fit, "val": early, "scored": pool.iloc[held_out]}
+            )
+            sizes.append(
+                {
+                    "train_rows": len(inside),  # fit + early-stopping rows
+                    "fit_rows": len(fit),
+                    "test_rows": len(held_out),
+                    "held_out": fingerprint(held_out),
+                }
+            )
+    outcomes = parallel.run_all(
+        fit_and_score,
+        [{**t, "task": task, "target": target} for t in tasks],
+        n_jobs=n_jobs,
+        config=config,
+    )
+    results = []
+    for i, (size, (scores, seconds)) in enumerate(zip(sizes, outcomes, strict=True)):
+        results.append({"resample": i, **size, "fit_seconds": seconds, **scores})
+        log.info("resample %d: %s", i, {k: round(v, 4) for k, v in scores.items()})
+    return results
+
+
+def ratio(resampling: ResamplingConfig, results: list[dict[str, Any]]) -> float:
+    """n_test / n_train for the Nadeau-Bengio correction; 0 for seeds (one fixed split)."""
+    if resampling.method == "seeds":
+        return 0.0
+    return float(np.mean([r["test_rows"] / r["train_rows"] for r in results]))

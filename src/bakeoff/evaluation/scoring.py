@@ -1,0 +1,79 @@
+"""Scores of a fitted model: on the validation split (what tuning and refits select on), on
+the frozen test split through the saved model's prediction frame, the latency of predicting
+a batch, and the permutation importance of the raw columns."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bakeoff.data.features import split_xy
+from bakeoff.evaluation import metrics
+from bakeoff.evaluation.importance import DEFAULT_METRIC, permutation_importance
+from bakeoff.evaluation.metrics import predict_proba_columns
+from bakeoff.params import EvaluateConfig, Params
+
+log = logging.getLogger(__name__)
+
+
+def score(task: str, y_true: pd.Series, predictions: pd.DataFrame) -> dict[str, float]:
+    """Test metrics from a pyfunc prediction frame (`prediction`, `proba_<class>` ...)."""
+    if task == "classification":
+        proba, classes = predict_proba_columns(predictions)
+        return metrics.classification_metrics(y_true.to_numpy(), proba, np.array(classes))
+    return metrics.regression_metrics(
+        y_true.to_numpy(dtype=float), predictions["prediction"].to_numpy(dtype=float)
+    )
+
+
+def time_latency(
+    predict, rows: pd.DataFrame, config: EvaluateConfig, seed: int
+) -> dict[str, float]:
+    """p50/p95 wall time to predict `latency_rows` rows (drawn with replacement), after a warm-up."""
+    batch = rows.sample(n=config.latency_rows, replace=True, random_state=seed)
+    predict(batch)
+    seconds = []
+    for _ in range(config.latency_repeats):
+        start = time.perf_counter()
+        predict(batch)
+        seconds.append(time.perf_counter() - start)
+    return metrics.latency_summary(seconds)
+
+
+def importance_on_test(
+    predict, task: str, X: pd.DataFrame, y: pd.Series, params: Params, scores: dict[str, float]
+) -> dict[str, Any]:
+    """Permutation importance of the raw test columns (see bakeoff.importance); `scores`:
+    the unshuffled test scores, so the baseline is not predicted again."""
+    config = params.compare.importance
+    metric = config.metric or DEFAULT_METRIC[task]
+    start = time.perf_counter()
+    columns = permutation_importance(
+        predict,
+        lambda y_true, predictions: score(task, y_true, predictions),
+        X,
+        y,
+        metric=metric,
+        repeats=config.repeats,
+        seed=params.seed,
+        baseline=scores.get(metric),
+    )
+    return {
+        "metric": metric,
+        "repeats": config.repeats,
+        "test_rows": len(X),
+        "seconds": time.perf_counter() - start,
+        "columns": columns,
+    }
+
+
+def validation_scores(model, val: pd.DataFrame, target: str, task: str) -> dict[str, float]:
+    """The model's scores on the validation split: what tuning selects on (never the test)."""
+    X, y = split_xy(val, target)
+    if task == "classification":
+        return metrics.classification_metrics(y.to_numpy(), model.predict_proba(X), model.classes_)
+    return metrics.regression_metrics(y.to_numpy(dtype=float), model.predict(X))

@@ -1,0 +1,57 @@
+"""Fitting a configured contestant: build it from its config, fit it on a split, time it.
+
+The same fit serves the pipeline's final model, the resample folds, the learning-curve
+points and the Hydra sweeps' trials.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Any
+
+import pandas as pd
+
+from bakeoff.data.features import split_xy
+from bakeoff.models import build_model
+from bakeoff.paths import CHECKPOINTS, find_project_root
+
+
+def is_rank_zero() -> bool:
+    """False in the extra processes of a distributed (DDP) launch: Lightning's launcher
+    re-runs the stage's command with LOCAL_RANK set, torchrun sets RANK, SLURM's srun
+    SLURM_PROCID. Only rank 0 may record anything; the others exist to train."""
+    return all(
+        os.environ.get(name, "0") == "0"
+        for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+    )
+
+
+def fit_model(
+    config: dict[str, Any], *, task: str, train: pd.DataFrame, val: pd.DataFrame, target: str
+):
+    """Build the configured model and fit it; returns the model and the fit's wall time (s).
+
+    Separate from the stage so that the same model can be fitted again (folds, seeds, fractions).
+    """
+    model = build_model(config, task)
+    X, y = split_xy(train, target)
+    X_val, y_val = split_xy(val, target)
+    start = time.perf_counter()
+    model.fit(X, y, X_val=X_val, y_val=y_val)
+    return model, time.perf_counter() - start
+
+
+def with_checkpoints(config: dict[str, Any], dataset: str, name: str) -> dict[str, Any]:
+    """Networks checkpoint to checkpoints/<dataset>/<model>/ (best.ckpt, last.ckpt), outside
+    DVC's outputs so an interrupted stage leaves them behind. BAKEOFF_RESUME=1 continues
+    from last.ckpt; otherwise old checkpoints are cleared first."""
+    if "trainer" not in config:
+        return config  # classical models
+    folder = find_project_root() / CHECKPOINTS / dataset / name
+    resume = os.environ.get("BAKEOFF_RESUME", "") not in ("", "0")
+    if not resume and is_rank_zero():
+        shutil.rmtree(folder, ignore_errors=True)
+    trainer = {**config["trainer"], "checkpoint_dir": str(folder), "resume": resume}
+    return {**config, "trainer": trainer}

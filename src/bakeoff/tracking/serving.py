@@ -1,0 +1,84 @@
+"""The saved form of every model: an MLflow pyfunc that takes raw rows as ingested.
+
+It applies the pipeline's featurize steps, then the model's own preprocessing and estimator,
+and returns a frame with `prediction` and, for classification, one `proba_<class>` column
+per class.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import pandas as pd
+
+from bakeoff.data.features import apply_steps
+from bakeoff.models.tabular import TabularModel
+from bakeoff.tracking.tags import package_versions
+
+MODEL_ARTIFACT = "model.joblib"
+
+
+class ServedModel:
+    """Featurize steps + fitted TabularModel: raw rows in, a prediction frame out."""
+
+    def __init__(self, *, model: TabularModel, steps: list[dict[str, Any]], target: str):
+        self.model = model
+        self.steps = steps
+        self.target = target
+
+    def predict_frame(self, raw: pd.DataFrame) -> pd.DataFrame:
+        features = apply_steps(
+            raw.drop(columns=[self.target], errors="ignore"), self.steps, self.target
+        )
+        out = pd.DataFrame(index=raw.index)
+        out["prediction"] = self.model.predict(features)
+        if self.model.task == "classification":
+            proba = self.model.predict_proba(features)
+            for i, label in enumerate(self.model.classes_):
+                out[f"proba_{label}"] = proba[:, i]
+        return out
+
+
+class BakeoffPyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow's wrapper around a joblib-saved ServedModel."""
+
+    def load_context(self, context) -> None:
+        self.served = joblib.load(context.artifacts["model"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.served.predict_frame(model_input)
+
+
+def _requirements(family: str) -> list[str]:
+    wanted = ["scikit-learn", "pandas", "mlflow", "joblib"]
+    if family == "deep":
+        wanted += ["torch"]  # a saved network predicts with torch alone
+    versions = package_versions()
+    pins = [f"{name}=={versions[name]}" for name in wanted if name in versions]
+    return [p.replace("+cpu", "") for p in pins]
+
+
+def save_served_model(
+    served: ServedModel, path: Path, example: pd.DataFrame, workdir: Path
+) -> None:
+    """Save as an MLflow model folder (what DVC keeps) with signature and input example."""
+    artifact = workdir / MODEL_ARTIFACT
+    joblib.dump(served, artifact)
+    example = example.drop(columns=[served.target], errors="ignore")
+    with warnings.catch_warnings():
+        # The hint is about integer columns and missing values; predictions have none.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = mlflow.models.infer_signature(example, served.predict_frame(example))
+    mlflow.pyfunc.save_model(
+        path,
+        python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
+        artifacts={"model": str(artifact)},
+        signature=signature,
+        input_example=example,
+        # Stated rather than inferred: inference loads the model again in a subprocess.
+        pip_requirements=_requirements(served.model.family),
+    )

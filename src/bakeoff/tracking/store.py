@@ -1,0 +1,65 @@
+"""The MLflow store: where it is, created and migrated once, and which experiment runs go to."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from bakeoff.paths import find_project_root
+
+STORE_FILE = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+
+
+def tracking_uri(configured: str | None = None) -> str:
+    """MLFLOW_TRACKING_URI, else the configured URI, else the project's SQLite store.
+
+    The default is absolute so that queued experiments, which run in copies of the project,
+    log into the project's store rather than a throw-away one.
+    """
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if configured:
+        return configured
+    return f"sqlite:///{find_project_root() / STORE_FILE}"
+
+
+def connect(configured: str | None = None) -> str:
+    """Point mlflow at the store, creating and migrating it once if it is new."""
+    # Progress bars from artifact transfers clutter `dvc repro` logs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    uri = tracking_uri(configured)
+    mlflow.set_tracking_uri(uri)
+    # The first request creates and migrates a SQLite store. Processes doing that at once
+    # race inside MLflow's migration and can leave the file broken, so they take turns
+    # (parallel sweep jobs, `dvc queue start -j 2` workers); sweeps also create the store
+    # before their first job starts.
+    lock = contextlib.nullcontext()
+    if uri.startswith("sqlite:///"):
+        from filelock import FileLock
+
+        store = Path(uri.removeprefix("sqlite:///"))
+        store.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(f"{store}.lock", timeout=600)
+    with lock:
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    return uri
+
+
+def use_experiment(name: str) -> str:
+    """Select (creating if needed) the experiment `name`, artifacts kept inside the project."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        location = None
+        if mlflow.get_tracking_uri().startswith("sqlite:"):
+            location = (find_project_root() / ARTIFACTS_DIR / name).as_uri()
+        # A parallel job may create it between the lookup and here.
+        with contextlib.suppress(mlflow.exceptions.MlflowException):
+            client.create_experiment(name, artifact_location=location)
+    return mlflow.set_experiment(name).experiment_id

@@ -1,0 +1,79 @@
+"""What every MLflow run is tagged with: the code (git commit), the packages, the hardware."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from importlib import metadata
+from typing import Any
+
+from bakeoff.evaluation.cost import hardware
+
+PACKAGES = (
+    "bakeoff",
+    "scikit-learn",
+    "pandas",
+    "mlflow",
+    "dvc",
+    "hydra-core",
+    "torch",
+    "lightning",
+)
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def run_tags(
+    *, dataset: str, data_hash: str, model: str | None = None, family: str | None = None
+) -> dict[str, str]:
+    tags = {
+        "bakeoff.dataset": dataset,
+        "bakeoff.data_hash": data_hash,
+        "mlflow.source.git.commit": git_commit(),
+        "bakeoff.dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
+        "bakeoff.dvc_stage": os.environ.get("DVC_STAGE", ""),
+    }
+    if model:
+        tags["bakeoff.model"] = model
+    if family:
+        tags["bakeoff.family"] = family
+    tags.update({f"hardware.{k}": str(v) for k, v in hardware().items()})
+    tags.update({f"version.{k}": v for k, v in package_versions().items()})
+    return tags
+
+
+def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config as dotted keys, the shape MLflow params take."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        where = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, where))
+        else:
+            flat[where] = value
+    return flat
