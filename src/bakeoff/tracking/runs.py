@@ -28,6 +28,7 @@ from bakeoff.paths import (
     split_path,
 )
 from bakeoff.tracking import store
+from bakeoff.tracking.tags import flatten, run_tags
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def train_and_log(
         recorded_outcome(run),
         tempfile.TemporaryDirectory() as tmp,
     ):
-        mlflow.log_params(tags.flatten(logged))
+        mlflow.log_params(flatten(logged))
         mlflow.log_text(yaml.safe_dump(logged, sort_keys=False), "config.yaml")
         try:
             with peak_memory() as memory:
@@ -153,7 +154,7 @@ def train_and_log(
             raise TrainingFailed(name, run.info.run_id, f"{type(exc).__name__}: {exc}") from exc
         mlflow.set_tags(
             {
-                **tags.run_tags(
+                **run_tags(
                     dataset=params.data.name,
                     data_hash=card["content_hash"],
                     model=name,
