@@ -30,7 +30,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: setup  ## the whole bake-off on the configured dataset (default: breast_cancer)
 	$(BIN)/dvc exp run
-	@cat reports/leaderboard.md
+	@$(BIN)/python -m bakeoff.cli.summary
 	@echo "Next: 'dvc exp show' for experiments, 'dvc plots show' for plots, 'make ui' for MLflow runs."
 
 repro: setup  ## dvc repro (refuses a params.yaml older than conf/)

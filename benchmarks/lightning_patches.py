@@ -22,12 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import FILES, ROOT, load_splits, save_result
-
 from bakeoff.data.features import split_xy
 from bakeoff.data.prepare import prepared_splits
 from bakeoff.models import build_model, training
 from bakeoff.params import compose_conf, params_from_mapping
+from common import FILES, ROOT, load_splits, save_result
 
 
 class PatchedModule(training.TrainingModule):

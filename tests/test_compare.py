@@ -47,7 +47,21 @@ def test_markdown_lists_every_model():
     ranked = rank_models(ROWS, "classification")
     text = leaderboard_markdown(ranked, summarize(ranked, "classification"))
     assert "forest leads mlp by 0.0200 test accuracy (single test split, no interval)" in text
-    assert text.count("\n| ") == 4  # header + 3 rows
+    main, every = text.split("Every metric:")
+    lines = [line for line in main.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].split("|")[1:-1]]
+    assert header == [
+        "rank",
+        "model",
+        "family",
+        "accuracy",
+        "test accuracy",
+        "fit",
+        "p95 latency",
+        "tuning",
+    ]
+    assert [line.split("|")[2].strip() for line in lines[2:]] == ["forest", "mlp", "dummy"]
+    assert sum(line.startswith("|") for line in every.splitlines()) == 2 + 3
 
 
 def test_failed_models_are_listed_with_their_reason():

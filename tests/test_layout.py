@@ -5,6 +5,7 @@ stage runs."""
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 from pathlib import Path
 
@@ -147,3 +148,33 @@ def test_closure_follows_function_level_imports_and_dynamic_model_loading(tmp_pa
     assert "src/bakeoff/reporting/plots.py" not in deps.code_deps(
         "bakeoff.stages.featurize", source
     )
+
+
+def test_every_package_the_code_imports_is_declared_in_pyproject():
+    import sys
+    from importlib.metadata import packages_distributions
+
+    import tomllib
+
+    declared = {
+        re.split(r"[<>=!\[ ;]", dep, maxsplit=1)[0].lower().replace("_", "-")
+        for dep in tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"][
+            "dependencies"
+        ]
+    }
+    distributions = packages_distributions()
+    imported = set()
+    for path in (PROJECT_ROOT / "src").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                imported.add(node.module.split(".")[0])
+    ours = {"bakeoff", "hydra_plugins"}
+    third_party = sorted(m for m in imported - ours if m not in sys.stdlib_module_names)
+    undeclared = {
+        module: distributions.get(module)
+        for module in third_party
+        if not {d.lower().replace("_", "-") for d in distributions.get(module, [module])} & declared
+    }
+    assert not undeclared, f"imported but not in pyproject.toml's dependencies: {undeclared}"

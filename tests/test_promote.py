@@ -1,5 +1,5 @@
-"""The promotion rule, the paired bootstrap behind it, batch prediction's input checks and
-the report's sections, on small made-up inputs where the right answer is known."""
+"""The promotion rule, the paired bootstrap behind it and batch prediction's input checks,
+on small made-up inputs where the right answer is known."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from bakeoff.cli.predict import check_rows, model_uri
 from bakeoff.evaluation.promotion import choose_challenger, decide, metric_of, paired_bootstrap
 from bakeoff.models import classical
 from bakeoff.params import PromoteConfig
-from bakeoff.reporting.html import drift_section, promotion_section
 from bakeoff.tracking.serving import ServedModel
 
 
@@ -96,39 +95,3 @@ def test_input_checks_name_missing_columns_bad_values_and_unseen_categories(mixe
     }
     assert all(p.file == "new.csv" for p in problems)
     assert check_rows(X, served, ["x1", "x2", "colour"], "ok.csv") == []
-
-
-def test_report_sections_show_the_decision_and_the_drifted_columns():
-    promotion = {
-        "challenger_model": "logreg",
-        "registered_model": "ds",
-        "challenger_version": "2",
-        "decision": "kept champion",
-        "champion_before": "1",
-        "champion_after": "1",
-        "reasons": ["improvement -0.0100 is not above promote.margin 0.0"],
-        "metric": "accuracy",
-        "challenger_score": 0.9,
-        "champion_score": 0.91,
-        "improvement": -0.01,
-        "interval": [-0.03, 0.01],
-        "confidence": 0.9,
-        "margin": 0.0,
-        "test_rows": 200,
-    }
-    html = promotion_section(promotion)
-    assert "kept champion" in html and "models:/ds/2" in html and "[-0.0300, +0.0100]" in html
-    assert "90% bootstrap interval" in html
-    column = {"kind": "numeric", "psi": 0.5, "flagged": True, "reasons": ["PSI 0.5 >= 0.2"]}
-    drift = {
-        "status": "compared",
-        "flagged": ["x1"],
-        "columns": {"x1": column, "x2": {**column, "flagged": False, "reasons": []}},
-        "batch": "data/external/b/3.csv",
-        "batch_rows": 10,
-        "reference_rows": 50,
-        "action": "warn",
-    }
-    html = drift_section(drift)
-    assert "1 column(s) drifted: x1" in html and html.index(">x1<") < html.index(">x2<")
-    assert "nothing to compare" in drift_section({"status": "single_batch"})

@@ -1,6 +1,6 @@
 """bakeoff: classical machine learning or deep learning, decided on your own data."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def setup_logging() -> None:

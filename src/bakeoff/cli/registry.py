@@ -16,6 +16,7 @@ import sys
 
 from bakeoff import setup_logging
 from bakeoff.params import registered_model_name
+from bakeoff.reporting import formatting as fmt
 from bakeoff.tracking.registry import (
     CHAMPION,
     alias_version,
@@ -29,15 +30,20 @@ def versions_table(client, name: str) -> str:
     aliases: dict[str, list[str]] = {}
     for alias, version in client.get_registered_model(name).aliases.items():
         aliases.setdefault(str(version), []).append(alias)
-    rows = ["version  aliases               model                   metric     decision"]
+    rows = []
     for mv in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
         tags = mv.tags
-        score = f"{tags.get('bakeoff.metric', '')} {tags.get('bakeoff.test_score', '')}"
         rows.append(
-            f"{mv.version:<8} {','.join(aliases.get(str(mv.version), [])):<21} "
-            f"{tags.get('bakeoff.model', '?'):<23} {score:<10} {tags.get('bakeoff.decision', '')}"
+            [
+                str(mv.version),
+                ",".join(aliases.get(str(mv.version), [])),
+                tags.get("bakeoff.model", "?"),
+                f"{tags.get('bakeoff.metric', '')} {tags.get('bakeoff.test_score', '')}".strip(),
+                tags.get("bakeoff.decision", ""),
+            ]
         )
-    return "\n".join(rows)
+    header = ["version", "aliases", "model", "test score", "decision"]
+    return fmt.markdown_table(header, rows, align="rllll")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,6 +27,7 @@ from bakeoff import setup_logging
 from bakeoff.fileio import write_json, write_text
 from bakeoff.params import load_params
 from bakeoff.paths import BEST_FILE, find_workspace
+from bakeoff.reporting import formatting as fmt
 
 
 def sweep_folders(paths: list[Path]) -> list[Path]:
@@ -148,16 +149,20 @@ def tune_all(args: argparse.Namespace) -> Path:
 
 
 def summary_markdown(rows: list[dict[str, Any]], skipped: list[str]) -> str:
-    lines = [
-        "| model | budget | trials | failed | best validation | value | wall s |",
-        "|---|---|---:|---:|---|---:|---:|",
+    header = ["model", "budget", "trials", "failed", "best validation", "value", "wall time"]
+    cells = [
+        [
+            r["model"],
+            r["budget"],
+            str(r["trials"]),
+            str(r["failed"]),
+            r["metric"],
+            fmt.score(r["value"]) if "value" in r else "none finished",
+            fmt.seconds(r["wall_seconds"]),
+        ]
+        for r in rows
     ]
-    for r in rows:
-        value = f"{r['value']:.4f}" if "value" in r else "none finished"
-        lines.append(
-            f"| {r['model']} | {r['budget']} | {r['trials']} | {r['failed']} | {r['metric']} "
-            f"| {value} | {r['wall_seconds']} |"
-        )
+    lines = [fmt.markdown_table(header, cells, align="llrrlrr")]
     if skipped:
         lines += ["", f"Not tuned (no search space): {', '.join(skipped)}."]
     return "\n".join(lines) + "\n"

@@ -7,7 +7,6 @@ network unpickles and predicts with torch alone, so evaluation, batch prediction
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import warnings
@@ -19,8 +18,6 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.plugins.precision import MixedPrecision, Precision
-from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import nn
 
 from bakeoff.models.deep import MONITOR, TensorBatches, _process_group
@@ -54,14 +51,12 @@ class TrainingModule(L.LightningModule):
         super().__init__()
         self.network = network
         self.task, self.lr, self.weight_decay, self.y_std = task, lr, weight_decay, y_std
-        # Manual optimisation: with one optimiser and no clipping or accumulation, the
-        # automatic closure's extra hooks are pure per-step cost (about a fifth of Lightning's
-        # per-step overhead on CPU; see benchmarks/lightning_overhead.py).
+        # Manual optimisation (a supported Lightning mode): with one optimiser and no
+        # accumulation, the automatic closure's extra hooks are per-step cost and buy nothing.
         self.automatic_optimization = False
         self.history: list[dict[str, float]] = []
         self._totals: dict[str, dict[str, torch.Tensor | int]] = {}
         self._val_metrics: dict[str, float] = {}
-        self._direct_steps = False  # decided in on_train_start
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
@@ -89,43 +84,12 @@ class TrainingModule(L.LightningModule):
         if hits is not None:
             totals["hits"] = totals["hits"] + hits
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning records the running hook's name on the module before every hook call
-        # (about 30 per step). nn.Module.__setattr__ first checks whether the value is a
-        # parameter, buffer or submodule; this plain string never is.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
-    def on_train_start(self) -> None:
-        # One device and no loss scaling (32-bit, or bf16 whose autocast Lightning applies
-        # around training_step): backward needs nothing from the strategy or the precision
-        # plugin, so it is a plain loss.backward(), skipping the on_before_backward /
-        # on_after_backward hooks no callback here uses. DDP (gradient sync preparation)
-        # and 16-bit (GradScaler) go through manual_backward.
-        plugin = self.trainer.precision_plugin
-        self._direct_steps = (
-            isinstance(self.trainer.strategy, SingleDeviceStrategy)
-            and type(plugin) in (Precision, MixedPrecision)
-            and getattr(plugin, "scaler", None) is None
-        )
-
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss = self._step(batch, "train")
         optimizer = self.optimizers()
         optimizer.zero_grad()
-        if self._direct_steps:
-            loss.backward()
-        else:
-            self.manual_backward(loss)  # strategy and precision plugin (loss scaling) apply
-        # Through Lightning's optimizer wrapper in any case: it counts the step
-        # (trainer.global_step, which checkpointing relies on).
-        optimizer.step()
-
-    # Lightning inspects training_step's signature at every step (is batch_idx accepted?);
-    # a precomputed __signature__ answers from the function itself instead of re-parsing it.
-    training_step.__signature__ = inspect.signature(training_step)
+        self.manual_backward(loss)  # the strategy (DDP) and precision plugin (loss scaling) apply
+        optimizer.step()  # Lightning's wrapper counts the step (checkpointing relies on it)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "val")

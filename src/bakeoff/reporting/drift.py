@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _cell(x: float | None, form: str = ".3g") -> str:
-    return "–" if x is None else format(x, form)
+from bakeoff.reporting import formatting as fmt
 
 
 def drift_markdown(report: dict[str, Any]) -> str:
@@ -18,25 +16,22 @@ def drift_markdown(report: dict[str, Any]) -> str:
     verdict = f"{len(flagged)} of {len(columns)} columns drifted" + (
         f": {', '.join(flagged)}." if flagged else "."
     )
-    lines = [
-        "# Drift",
-        "",
-        f"{head} against {report['reference_rows']:,} training rows: {verdict}",
-        "",
-        "| column | kind | PSI | KS | chi² p | unseen | missing ref → batch | reasons |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["column", "kind", "PSI", "KS", "chi² p", "unseen", "missing ref → batch", "reasons"]
+    rows = []
     for name in [*flagged, *(c for c in columns if c not in flagged)]:
         c = columns[name]
-        cells = [
-            f"**{name}**" if c["flagged"] else name,
-            c["kind"],
-            _cell(c["psi"], ".3f"),
-            _cell(c["ks_statistic"], ".3f"),
-            _cell(c["chi2_pvalue"]),
-            _cell(c["unseen_share"], ".1%"),
-            f"{c['missing_reference']:.1%} → {c['missing_batch']:.1%}",
-            "; ".join(c["reasons"]),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(
+            [
+                f"**{name}**" if c["flagged"] else name,
+                c["kind"],
+                fmt.score(c["psi"]) or "–",
+                fmt.score(c["ks_statistic"]) or "–",
+                fmt.p_value(c["chi2_pvalue"]) or "–",
+                f"{c['unseen_share']:.1%}" if c["unseen_share"] is not None else "–",
+                f"{c['missing_reference']:.1%} → {c['missing_batch']:.1%}",
+                "; ".join(c["reasons"]),
+            ]
+        )
+    table = fmt.markdown_table(header, rows, align="llrrrrrl")
+    lines = ["# Drift", "", f"{head} against {report['reference_rows']:,} training rows: {verdict}"]
+    return "\n".join([*lines, "", table]) + "\n"

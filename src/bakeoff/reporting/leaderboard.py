@@ -1,14 +1,58 @@
-"""The leaderboard as people read it: Markdown (reports/leaderboard.md, the report, the
-MLflow run description) and CSV (for `dvc plots`)."""
+"""The leaderboard as people read it: Markdown (reports/leaderboard.md, the report's summary,
+the MLflow run's description), the terminal's short form, and CSV (for `dvc plots`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bakeoff.evaluation.metrics import PRIMARY_METRIC, REPORTED
+from bakeoff.evaluation.metrics import REPORTED
 from bakeoff.evaluation.verdict import verdict
+from bakeoff.reporting import formatting as fmt
 
-COST_COLUMNS = ["fit_seconds", "latency_p50_ms", "latency_p95_ms"]
+TERMINAL_WIDTH = 100
+
+
+def score_text(row: dict[str, Any], metric: str) -> str:
+    """The resampled mean ± half-width of its interval, else the test score alone."""
+    cv = (row.get("cv") or {}).get(metric)
+    if not cv:
+        return fmt.score(row.get(metric))
+    return fmt.plus_minus(cv["mean"], (cv["high"] - cv["low"]) / 2)
+
+
+def leaderboard_rows(ranked: list[dict[str, Any]], metric: str) -> tuple[list[str], list[list]]:
+    """The main table: rank, model, family, the ranking metric (resampled, and on the test
+    split), fit time, p95 latency and how the config was chosen."""
+    header = ["rank", "model", "family", metric, f"test {metric}", "fit", "p95 latency", "tuning"]
+    rows = [
+        [
+            str(row["rank"]),
+            row["model"],
+            row["family"],
+            score_text(row, metric),
+            fmt.score(row.get(metric)),
+            fmt.seconds(row.get("fit_seconds")),
+            fmt.milliseconds(row.get("latency_p95_ms")),
+            row.get("tuning", "defaults"),
+        ]
+        for row in ranked
+    ]
+    return header, rows
+
+
+def metrics_table(ranked: list[dict[str, Any]], task: str) -> tuple[list[str], list[list]]:
+    """Every reported metric of every model (resampled mean ± half-interval where resampled)."""
+    columns = REPORTED[task]
+    rows = [[row["model"], row["family"], *(score_text(row, c) for c in columns)] for row in ranked]
+    return ["model", "family", *columns], rows
+
+
+def terminal_rows(ranked: list[dict[str, Any]], metric: str) -> tuple[list[str], list[list]]:
+    """Six columns that fit a 100-column terminal: rank, model, family, metric ± interval,
+    fit time, p95 latency."""
+    header, rows = leaderboard_rows(ranked, metric)
+    keep = [0, 1, 2, 3, 5, 6]
+    return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]
 
 
 def failed_markdown(failed: dict[str, dict[str, str]]) -> str:
@@ -21,53 +65,57 @@ def failed_markdown(failed: dict[str, dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def interval_text(row: dict[str, Any], metric: str) -> str:
-    cv = (row.get("cv") or {}).get(metric)
-    if not cv:
-        return ""
-    return f"{cv['mean']:.4f} ± {(cv['high'] - cv['low']) / 2:.4f}"
-
-
-def leaderboard_table(ranked: list[dict[str, Any]], task: str) -> tuple[list[str], list[list]]:
-    """Header and rows: resampled mean ± half-interval per metric, the test score of the
-    ranking metric, the main costs and the tuning budget."""
-    metric = PRIMARY_METRIC[task][0]
-    columns = REPORTED[task]
-    header = ["rank", "model", "family", *columns, f"test {metric}", *COST_COLUMNS, "tuning"]
-    rows = []
-    for row in ranked:
-        rows.append(
-            [
-                row["rank"],
-                row["model"],
-                row["family"],
-                *(interval_text(row, c) or row.get(c) for c in columns),
-                row.get(metric),
-                *(row.get(c) for c in COST_COLUMNS),
-                row.get("tuning", "defaults"),
-            ]
+def note(summary: dict[str, Any], resampled: bool) -> str:
+    level = fmt.percent(summary.get("confidence", 0.95))
+    if resampled:
+        return (
+            f"Scores: mean ± half-width of the {level} interval over the resamples; `test`: "
+            "the final model on the frozen test split."
         )
-    return header, rows
-
-
-def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
-    def cell(value: Any) -> str:
-        return f"{value:.4f}" if isinstance(value, float) else str("" if value is None else value)
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "Scores: the frozen test split (no resamples, no interval)."
 
 
 def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    header, rows = leaderboard_table(ranked, summary["task"])
-    note = (
-        f"Metrics: mean ± half-width of the {summary.get('confidence', 0.95):.0%} interval over "
-        "the resamples; `test` columns: the frozen test split."
-        if ranked[0].get("cv")
-        else "Metrics: the frozen test split (no resamples, no interval)."
+    """reports/leaderboard.md: the verdict, the main table, then every metric."""
+    header, rows = leaderboard_rows(ranked, summary["metric"])
+    all_header, all_rows = metrics_table(ranked, summary["task"])
+    return "\n".join(
+        [
+            verdict(summary),
+            "",
+            note(summary, bool(ranked[0].get("cv"))),
+            "",
+            fmt.markdown_table(header, rows, align="rllrrrrl"),
+            "",
+            "Every metric:",
+            "",
+            fmt.markdown_table(all_header, all_rows, align="ll" + "r" * (len(all_header) - 2)),
+            "",
+        ]
     )
-    return "\n".join([verdict(summary), "", note, "", markdown_table(header, rows), ""])
+
+
+def terminal_summary(board: dict[str, Any], report: str) -> str:
+    """What `make run` prints last: the verdict, a six-column leaderboard, the report's path."""
+    ranked = [{"model": n, **r} for n, r in sorted(board["models"].items(), key=_rank)]
+    header, rows = terminal_rows(ranked, board["metric"])
+    table = fmt.markdown_table(header, rows, align="rllrrr")
+    excess = max(len(line) for line in table.splitlines()) - TERMINAL_WIDTH
+    if excess > 0:  # long model names: shorten them, keep every other column whole
+        longest = max(len(row[1]) for row in rows)
+        keep = max(8, longest - excess)
+        for row in rows:
+            row[1] = row[1] if len(row[1]) <= keep else row[1][: keep - 1] + "…"
+        table = fmt.markdown_table(header, rows, align="rllrrr")
+    lines = [fmt.wrap(verdict(board), TERMINAL_WIDTH), "", table]
+    if board.get("failed"):
+        lines += ["", "Failed to train: " + ", ".join(board["failed"])]
+    lines += ["", f"Report: {report}"]
+    return "\n".join(lines) + "\n"
+
+
+def _rank(item: tuple[str, dict[str, Any]]) -> int:
+    return item[1]["rank"]
 
 
 def leaderboard_csv(ranked: list[dict[str, Any]], metric: str) -> str:

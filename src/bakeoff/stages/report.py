@@ -27,7 +27,8 @@ from bakeoff.paths import (
     report_path,
     summary_path,
 )
-from bakeoff.reporting.html import render, summary_markdown
+from bakeoff.reporting.html import render
+from bakeoff.reporting.summary import summary_markdown
 from bakeoff.tracking import store
 from bakeoff.tracking.tags import git_commit
 
