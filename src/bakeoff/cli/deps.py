@@ -9,8 +9,8 @@ files on the way). Two imports are dynamic and counted as such: a module that bu
 models from config (`bakeoff.models.build_model`, which instantiates the `_target_` a
 conf/model file names) or loads a saved model (`mlflow.pyfunc.load_model`, which unpickles
 classes from `bakeoff.models`) depends on the whole models package, listed as its folder;
-and a file named by `Path(__file__).with_name("<file>.py")` (the pyfunc's models-from-code
-entry) is code the module uses. A stage's code deps are those files and folders, sorted.
+and a file or folder named by `Path(__file__).with_name(...)` (the pyfunc's models-from-code
+entry, the report's templates) is code the module uses. A stage's code deps are those files and folders, sorted.
 """
 
 from __future__ import annotations
@@ -104,15 +104,15 @@ def _dynamic(tree: ast.AST, text: str) -> tuple[set[str], set[str]]:
             and node.func.attr == "with_name"
             and node.args
             and isinstance(node.args[0], ast.Constant)
-            and str(node.args[0].value).endswith(".py")
         ):
             files.add(str(node.args[0].value))
     return packages, files
 
 
 def closure(module: str, source: Source) -> tuple[set[Path], set[str]]:
-    """The files `module` runs (itself, what it imports, transitively) and the packages it
-    uses whole (dynamic imports)."""
+    """The files `module` runs (itself, what it imports, transitively, and the files or
+    folders beside them that they read as code: templates) and the packages it uses whole
+    (dynamic imports)."""
     files: set[Path] = set()
     packages: set[str] = set()
     todo = list(_with_parents(module))
@@ -142,8 +142,10 @@ def closure(module: str, source: Source) -> tuple[set[Path], set[str]]:
             todo.append(package)
         for file in named:
             sibling = path.with_name(file)
-            if sibling.is_file():
+            if sibling.suffix == ".py" and sibling.is_file():
                 todo.append(".".join(sibling.relative_to(source.src).with_suffix("").parts))
+            elif sibling.exists():
+                files.add(sibling)  # a template file or folder
     return files, packages
 
 
