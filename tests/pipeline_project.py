@@ -97,7 +97,7 @@ def stages_run(output: str) -> list[str]:
 
 @contextmanager
 def mlp_settings(project: Path, **changes) -> Iterator[Callable[[], list]]:
-    """params.yaml with models.mlp changed, for a direct `python -m bakeoff.stages.train mlp`;
+    """params.yaml with models.mlp changed, for a direct `python -m bakeoff.stages.contestant mlp`;
     yields a function listing the MLflow runs created since. Restores params.yaml and the
     pipeline's mlp model afterwards."""
     import mlflow  # here, not at import: conftest imports this module for every test run

@@ -73,7 +73,7 @@ def test_importing_the_package_and_training_classical_models_skips_torch_and_opt
     import optuna only when it sweeps."""
     code = (
         "import sys, pandas as pd, numpy as np\n"
-        "import bakeoff, bakeoff.stages.train, bakeoff.stages.evaluate, bakeoff.stages.compare, bakeoff.tracking.serving\n"
+        "import bakeoff, bakeoff.stages.contestant, bakeoff.stages.compare, bakeoff.tracking.serving\n"
         "from bakeoff.params import compose_conf\n"
         "from bakeoff.models import build_model\n"
         f"cfg = compose_conf(__import__('pathlib').Path({str(CONF)!r}))\n"

@@ -134,7 +134,7 @@ def test_closure_follows_function_level_imports_and_dynamic_model_loading(tmp_pa
         "bakeoff.stages.report", source
     )
     # Loading a saved model unpickles classes from bakeoff.models: the whole package.
-    assert "src/bakeoff/models" in deps.code_deps("bakeoff.stages.evaluate", source)
+    assert "src/bakeoff/models" in deps.code_deps("bakeoff.stages.contestant", source)
     assert "src/bakeoff/models" not in deps.code_deps("bakeoff.stages.report", source)
     # The report's template is code too: html.py reads it from the folder beside it.
     assert "src/bakeoff/reporting/templates" in deps.code_deps("bakeoff.stages.report", source)

@@ -77,6 +77,27 @@ def test_one_finished_run_per_model_loads_from_mlflow(project):
     assert len(client.get_metric_history(mlp.info.run_id, "val/loss")) > 1  # per-epoch curve
 
 
+def test_editing_a_plotting_helper_makes_exactly_the_plotting_stages_stale(project):
+    """dvc.yaml's code deps are each stage's import closure: a change to the plots module is
+    seen by the stages that draw (every contestant, compare, learning_curve), and only them."""
+    plots = project / "src/bakeoff/reporting/plots.py"
+    original = plots.read_text()
+    try:
+        plots.write_text(original.replace("dpi=110", "dpi=120"))
+        status = json.loads(run(project, "dvc", "status", "--json").stdout)
+    finally:
+        plots.write_text(original)
+    drawing = {f"contestant@{name}" for name in MODELS} | {"compare", "learning_curve"}
+    assert set(status) == drawing, sorted(status)
+    assert all(
+        {"modified": "src/bakeoff/reporting/plots.py"} in change.get("changed deps", [])
+        for entry in status.values()
+        for change in entry
+        if isinstance(change, dict) and "changed deps" in change
+    ), status
+    assert run(project, "dvc", "status", "--json").stdout.strip() in ("{}", "")
+
+
 def test_second_run_is_a_noop_and_exp_show_lists_metrics(project):
     result = run(project, "dvc", "repro")
     assert stages_run(result.stdout) == []
@@ -97,8 +118,8 @@ def test_conf_edit_then_repro_stops_and_exp_run_retrains_that_model_alone(projec
     assert stages_run(stale.stdout) == ["config"]
 
     result = run(project, "dvc", "exp", "run", *QUICK)
-    trained = [s for s in stages_run(result.stdout) if s.startswith(("train", "evaluate"))]
-    assert trained == ["train@logreg", "evaluate@logreg"]
+    trained = [s for s in stages_run(result.stdout) if s.startswith("contestant")]
+    assert trained == ["contestant@logreg"]
     assert "compare" in stages_run(result.stdout)
 
 
@@ -135,7 +156,7 @@ def test_a_model_that_fails_is_reported_and_the_others_kept(project):
     bake-off completes without the model and lists it as failed."""
     result = run(project, "dvc", "exp", "run", *QUICK, "-S", "models.mlp.lr=1e12")
     stages = stages_run(result.stdout)
-    assert "resample@mlp" in stages and stages[-1] == "report"
+    assert "contestant@mlp" in stages and stages[-1] == "report"
     assert {"compare", "learning_curve", "promote"} <= set(stages[-4:])
     board = json.loads((project / "reports/leaderboard.json").read_text())
     assert "mlp" not in board["models"] and board["best_deep"] in DEEP[1:]
@@ -160,7 +181,7 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
     shutil.rmtree(checkpoint.parent, ignore_errors=True)
     with mlp_settings(project, max_epochs=600, patience=600) as new_runs:
         process = subprocess.Popen(
-            ["python", "-m", "bakeoff.stages.train", "mlp"],
+            ["python", "-m", "bakeoff.stages.contestant", "mlp"],
             cwd=project,
             env=_env(),
             stdout=subprocess.PIPE,
@@ -181,7 +202,7 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
         assert checkpoint.is_file()
 
         resumed = run(
-            project, "python", "-m", "bakeoff.stages.train", "mlp", env={"BAKEOFF_RESUME": "1"}
+            project, "python", "-m", "bakeoff.stages.contestant", "mlp", env={"BAKEOFF_RESUME": "1"}
         )
         assert f"resuming from {checkpoint}" in resumed.stderr + resumed.stdout
         trained = json.loads((project / "data/models/mlp/train.json").read_text())
@@ -194,7 +215,7 @@ def test_ddp_on_two_cpu_processes_trains_once_and_rank_zero_alone_logs(project):
     trainer = yaml.safe_load((project / "conf/trainer/ddp.yaml").read_text())
     ddp = {"max_epochs": 30, "trainer": {**trainer, "accelerator": "cpu"}}
     with mlp_settings(project, **ddp) as new_runs:
-        result = run(project, "python", "-m", "bakeoff.stages.train", "mlp")
+        result = run(project, "python", "-m", "bakeoff.stages.contestant", "mlp")
         output = result.stdout + result.stderr
         assert "GLOBAL_RANK: 1, MEMBER: 2/2" in output
         assert "mlp: DDP rank 1 trained; rank 0 records the run" in output
@@ -214,7 +235,7 @@ def test_image_dataset_runs_the_bake_off_with_the_cnn(project):
     """digits: ingest decodes images into pixel columns, the CNN joins the line-up."""
     quick = ["-S", "models.cnn.max_epochs=8", *QUICK_VERDICT, *line_up("dummy", "logreg")]
     result = run(project, "dvc", "exp", "run", "-S", "data=digits", *quick)
-    assert "train@cnn" in stages_run(result.stdout)
+    assert "contestant@cnn" in stages_run(result.stdout)
     card = json.loads((project / "data/interim/data_card.json").read_text())
     assert card["image"]["shape"] == [1, 8, 8] and card["rows"] == 1797
     board = json.loads((project / "reports/leaderboard.json").read_text())

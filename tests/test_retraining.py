@@ -79,15 +79,17 @@ def champion(client, name: str = NAME) -> str:
 
 
 def predict_cli(project: Path, model: str, rows: Path, out: Path, check=True, name=NAME):
-    """`python -m bakeoff.predict` in the project (batches rows carry an `id` to keep)."""
+    """`python -m bakeoff.cli.predict` in the project (batches rows carry an `id` to keep)."""
     keep = ["--keep", "id"] if name == NAME else []
     args = ["--model", model, "--input", str(rows), "--output", str(out), "--name", name]
-    return run(project, sys.executable, "-m", "bakeoff.predict", *args, *keep, check=check)
+    return run(project, sys.executable, "-m", "bakeoff.cli.predict", *args, *keep, check=check)
 
 
 def registry(project: Path, command: str, name: str, *args: str):
     """`python -m bakeoff.tracking.registry <command> --name <name> ...` in the project."""
-    return run(project, sys.executable, "-m", "bakeoff.registry", command, "--name", name, *args)
+    return run(
+        project, sys.executable, "-m", "bakeoff.cli.registry", command, "--name", name, *args
+    )
 
 
 def history_of(client, name: str) -> list[dict]:

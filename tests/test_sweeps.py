@@ -22,7 +22,7 @@ def sweep(project: Path, folder: str, *overrides: str, env: dict | None = None):
         project,
         "python",
         "-m",
-        "bakeoff.sweep",
+        "bakeoff.cli.sweep",
         "-m",
         *overrides,
         f"hydra.sweep.dir=multirun/{folder}",
@@ -170,10 +170,10 @@ def test_best_trial_of_a_sweep_reproduces_through_the_pipeline(project):
     best = yaml.safe_load((project / "multirun/optuna-hgb/best.yaml").read_text())
     assert (best["trials"], best["finished"]) == (4, 4)
     result = run(
-        project, "python", "-m", "bakeoff.tune", "apply", "multirun/optuna-hgb", "--run", *QUICK
+        project, "python", "-m", "bakeoff.cli.tune", "apply", "multirun/optuna-hgb", "--run", *QUICK
     )
-    assert [s for s in stages_run(result.stdout) if s.startswith("train")] == [
-        "train@hist_gradient_boosting"
+    assert [s for s in stages_run(result.stdout) if s.startswith("contestant")] == [
+        "contestant@hist_gradient_boosting"
     ]
     trained = json.loads((project / "data/models/hist_gradient_boosting/train.json").read_text())
     assert trained["val"]["accuracy"] == best["value"]

@@ -14,6 +14,11 @@ from bakeoff.evaluation.scoring import validation_scores
 from bakeoff.models.fitting import fit_model
 
 
+class RefitFailed(Exception):
+    """A refit's fit raised: the contestant failed, which the bake-off records and survives.
+    Anything else raised during a refit is the pipeline's own error and stops the stage."""
+
+
 def fit_and_score(
     config: dict[str, Any],
     *,
@@ -26,5 +31,8 @@ def fit_and_score(
     """One refit (a fold, a learning-curve point): fit on `train`, early-stop on `val`, score
     on `scored`; the scores and the fit's seconds. Runs in a worker process, too."""
     setup_logging()
-    model, seconds = fit_model(config, task=task, train=train, val=val, target=target)
+    try:
+        model, seconds = fit_model(config, task=task, train=train, val=val, target=target)
+    except Exception as exc:  # the contestant's own failure (a NaN loss, a bad setting)
+        raise RefitFailed(f"{type(exc).__name__}: {exc}") from exc
     return validation_scores(model, scored, target, task), seconds

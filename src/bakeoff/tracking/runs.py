@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -103,10 +103,13 @@ def train_and_log(
     out: Path,
     tags: dict[str, str] | None = None,
     run_name: str | None = None,
+    then: Callable[[Any, dict[str, Any]], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Fit one model inside an MLflow run, save it to `out` and log it there too.
+    """Fit one model inside an MLflow run, save it to `out` and log it there too; `then`
+    (the fitted model, the record) runs last inside the same run (the pipeline scores the
+    saved model there).
 
-    Shared by the pipeline's train stage and the Hydra sweep app (whose `tags` name the
+    Shared by the pipeline's contestant stage and the Hydra sweep app (whose `tags` name the
     sweep and its parent run). The run ends FINISHED, or FAILED if anything raises. Returns
     the fitted model and what the run recorded (its validation scores under "val"); on a DDP
     rank other than 0, the model (None if training diverged) and {}: nothing recorded.
@@ -199,18 +202,39 @@ def train_and_log(
             info["epochs"] = len(history)
             info["best_epoch"] = int(model.estimator.best_epoch_)
         write_json(out / "train.json", info)
+        if then is not None:
+            then(model, info)
     log.info("trained %s (%s) in %.2f s, run %s", name, model.family, fit_seconds, run.info.run_id)
     return model, info
 
 
-def log_evaluation(
-    run_id: str, scores: dict[str, float], figures: list[Path], importance: Path
-) -> None:
-    """Test figures join the contestant's own run, which training left FINISHED."""
+def log_evaluation(scores: dict[str, float], figures: list[Path], importance: Path) -> None:
+    """Test figures join the contestant's run, which is active."""
     import mlflow
 
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics({f"test/{k}": v for k, v in scores.items()})
-        for figure in figures:
-            mlflow.log_artifact(str(figure), artifact_path="plots")
-        mlflow.log_artifact(str(importance))
+    mlflow.log_metrics({f"test/{k}": v for k, v in scores.items()})
+    for figure in figures:
+        mlflow.log_artifact(str(figure), artifact_path="plots")
+    mlflow.log_artifact(str(importance))
+
+
+def log_resamples(resamples: list[dict[str, Any]], metrics: list[str]) -> None:
+    """Each resample's scores (step: the resample's number) and their mean join the
+    contestant's run, which is active."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    points = [
+        Metric(f"resample/{m}", float(r[m]), now, int(r["resample"]))
+        for r in resamples
+        for m in metrics
+        if m in r
+    ]
+    means = [
+        Metric(f"resample/{m}_mean", sum(r[m] for r in resamples) / len(resamples), now, 0)
+        for m in metrics
+        if all(m in r for r in resamples)
+    ]
+    run_id = mlflow.active_run().info.run_id
+    mlflow.MlflowClient().log_batch(run_id, metrics=points + means)
