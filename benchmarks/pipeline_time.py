@@ -1,0 +1,153 @@
+"""How long `make run`'s pipeline takes, stage by stage, against the same work in one plain
+process (benchmarks/plain_bakeoff.py), measured in the same run.
+
+1. A scratch copy of the project (the tests' copy_project: committed files, a fresh git
+   repo, no outputs, a new MLflow store); `dvc exp run` with the default line-up and verdict
+   settings, every stage timed from DVC's "Running stage" line to the next.
+2. A no-op `dvc repro` in that copy (nothing changed: nothing runs).
+3. plain_bakeoff.run(): the same contestants, configs, folds and fractions in one process.
+
+    python benchmarks/pipeline_time.py [--data breast_cancer] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import ROOT, save_result
+
+sys.path.insert(0, str(ROOT / "tests"))
+import plain_bakeoff
+from pipeline_project import copy_project
+
+SHARED = ROOT.parent / "shared" / "datasets"
+
+
+def environment() -> dict[str, str]:
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1"}
+
+
+def timed_run(project: Path, command: list[str]) -> tuple[dict[str, float], float]:
+    """Per-stage wall seconds (from one `Running stage` line to the next) and the total."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment(),
+    )
+    stages: dict[str, float] = {}
+    current, since, lines = None, start, []
+    for line in process.stdout:
+        lines.append(line)
+        found = re.match(r"Running stage '([^']+)'", line)
+        if found:
+            now = time.perf_counter()
+            if current:
+                stages[current] = now - since
+            current, since = found.group(1), now
+    process.wait()
+    total = time.perf_counter() - start
+    if current:
+        stages[current] = time.perf_counter() - since
+    if process.returncode != 0:
+        raise SystemExit("".join(lines[-60:]))
+    return stages, total
+
+
+def grouped(stages: dict[str, float]) -> list[dict[str, object]]:
+    """The issue's table: stages grouped, processes, wall time."""
+    groups = {
+        "config, ingest, validate, split, drift, featurize": lambda s: (
+            s in ("config", "ingest", "validate", "split", "drift", "featurize")
+        ),
+        "contestant@*": lambda s: s.startswith("contestant@"),
+        "compare, learning_curve, promote, report": lambda s: (
+            s in ("compare", "learning_curve", "promote", "report")
+        ),
+    }
+    rows = []
+    for label, member in groups.items():
+        chosen = [s for s in stages if member(s)]
+        rows.append(
+            {
+                "stages": label,
+                "processes": len(chosen),
+                "wall s": round(sum(stages[s] for s in chosen), 1),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="breast_cancer")
+    parser.add_argument("--set", nargs="*", default=[], help="more -S overrides")
+    parser.add_argument("--keep", type=Path, default=Path("/tmp/bakeoff-pipeline-time"))
+    args = parser.parse_args()
+    project = args.keep / "project"
+    shutil.rmtree(args.keep, ignore_errors=True)
+    project.mkdir(parents=True)
+    copy_project(project, {f"data/external/{n}": SHARED / n for n in ("adult.data",)})
+    overrides = [f"data={args.data}", *args.set]
+    command = ["dvc", "exp", "run"] + [x for o in overrides for x in ("-S", o)]
+    stages, total = timed_run(project, command)
+    noop = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(
+            ["dvc", "repro"], cwd=project, env=environment(), check=True, capture_output=True
+        )
+        noop.append(time.perf_counter() - started)
+    plain = plain_bakeoff.run(overrides)
+    ratio = total / plain["total_seconds"]
+    print(f"pipeline {total:.1f} s, plain {plain['total_seconds']:.1f} s: {ratio:.2f}x")
+    rows = [{"stage": name, "wall s": round(seconds, 1)} for name, seconds in stages.items()]
+    save_result(
+        f"pipeline_time_{args.data}",
+        title=f"make run's pipeline on {args.data} against a plain one-process script",
+        command="python benchmarks/pipeline_time.py"
+        + (f" --data {args.data}" if args.data != "breast_cancer" else "")
+        + (f" --set {' '.join(args.set)}" if args.set else ""),
+        tables=[
+            {
+                "caption": "the whole pipeline against the same work in one plain process",
+                "rows": [
+                    {
+                        "pipeline (dvc exp run) s": round(total, 1),
+                        "plain_bakeoff.py s": round(plain["total_seconds"], 1),
+                        "ratio": round(ratio, 2),
+                        "no-op dvc repro s": round(min(noop), 2),
+                    }
+                ],
+            },
+            {"caption": "stages, grouped", "rows": grouped(stages)},
+            {"caption": "every stage", "rows": rows},
+            {
+                "caption": "plain_bakeoff.py, per contestant (final fit, test scores, "
+                "importance, refits) and the learning curves",
+                "rows": [{"part": k, "s": round(v, 1)} for k, v in plain["seconds"].items()],
+            },
+        ],
+        notes=[
+            "Per-stage times run from one `Running stage` line of `dvc exp run` to the next, "
+            "so each includes its process's start and imports.",
+            "The plain script does the same fits and scores one after another in one "
+            "process; the pipeline also saves, logs to MLflow, plots and renders the report.",
+        ],
+        raw={"stages": stages, "noop_repro_seconds": noop, "plain": plain},
+    )
+
+
+if __name__ == "__main__":
+    main()
