@@ -346,6 +346,34 @@ def test_checkpoints_resume_to_the_same_model_as_an_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(resumed.predict_proba(X), whole.predict_proba(X))
 
 
+def test_last_checkpoint_after_the_first_epoch_then_at_most_every_interval(tmp_path):
+    """last.ckpt is written after epoch 0, then only once the interval has passed, and when
+    training ends; best.ckpt holds the best epoch. A crash at epoch 4 with a long interval
+    leaves epoch 0's last.ckpt."""
+    X, y = _classification()
+    fit = {"X": X[:225], "y": y[:225], "X_val": X[225:], "y_val": y[225:]}
+    hyper = {"hidden_sizes": (16,), "max_epochs": 8, "patience": 8}
+
+    def trainer(folder, seconds):
+        return {
+            **CPU,
+            "checkpoint_dir": str(tmp_path / folder),
+            "checkpoint_every_seconds": seconds,
+        }
+
+    def epoch_of(path):
+        return torch.load(path, map_location="cpu", weights_only=False)["epoch"]
+
+    with pytest.raises(RuntimeError, match="simulated crash at epoch 4"):
+        _CrashingMLP(**hyper, trainer=trainer("cut", 3600)).fit(**fit)
+    assert epoch_of(tmp_path / "cut/last.ckpt") == 0  # saved at epoch 0, not since
+    every = LightningMLP(**hyper, trainer=trainer("every", 0)).fit(**fit)
+    assert epoch_of(tmp_path / "every/last.ckpt") == len(every.history_)
+    model = LightningMLP(**hyper, trainer=trainer("rare", 3600)).fit(**fit)
+    assert epoch_of(tmp_path / "rare/last.ckpt") == len(model.history_)  # at the end
+    assert epoch_of(tmp_path / "rare/best.ckpt") == model.best_epoch_
+
+
 @pytest.mark.parametrize("n_rows", [10, 11, 2])
 def test_training_batches_are_sharded_like_a_distributed_sampler(monkeypatch, n_rows):
     """Under DDP (world size 3 here), every rank steps equally often over its own rows; the
@@ -364,3 +392,21 @@ def test_training_batches_are_sharded_like_a_distributed_sampler(monkeypatch, n_
     assert len({len(rows) for rows in shards}) == 1
     assert sorted(set().union(*shards)) == list(range(n_rows))
     assert 3 * len(shards[0]) - n_rows < 3  # padding: fewer repeats than ranks
+
+
+def test_prepare_imports_lightning_so_a_timed_fit_does_not_pay_for_it():
+    """fit_model calls prepare() before starting the clock: the one-time `import lightning`
+    (seconds) is not charged to the first network fitted in a process."""
+    code = (
+        "import sys\n"
+        "from bakeoff.models import build_model\n"
+        "model = build_model({'_target_': 'bakeoff.models.deep.mlp'}, 'classification')\n"
+        "assert 'lightning' not in sys.modules\n"
+        "model.prepare()\n"
+        "assert 'lightning' in sys.modules\n"
+        "import inspect, bakeoff.models.fitting as f\n"
+        "source = inspect.getsource(f.fit_model)\n"
+        "assert source.index('model.prepare()') < source.index('perf_counter()')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

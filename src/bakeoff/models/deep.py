@@ -52,8 +52,10 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "strategy": "auto",
     "deterministic": False,
     "num_threads": None,
-    # Checkpoints (best.ckpt and last.ckpt, written at every epoch end) go here; None: none.
+    # Checkpoints go here (best.ckpt when validation improves, last.ckpt after the first
+    # epoch and at most every `checkpoint_every_seconds`); None: none.
     "checkpoint_dir": None,
+    "checkpoint_every_seconds": 30.0,
     # Continue from checkpoint_dir/last.ckpt when it exists (to the same final weights as an
     # uninterrupted run on the CPU in deterministic mode).
     "resume": False,
@@ -258,6 +260,10 @@ class _LightningEstimator(BaseEstimator):
 
     # ---- fit ---------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Import Lightning (seconds, once per process) before a fit is timed."""
+        from bakeoff.models import training  # noqa: F401
+
     def fit(
         self,
         X: Any,
@@ -306,7 +312,10 @@ class _LightningEstimator(BaseEstimator):
         )
         callbacks = self._make_callbacks(val is not None, keep_best)
         callbacks += training.checkpoint_callbacks(
-            config["checkpoint_dir"], val is not None, train_batches
+            config["checkpoint_dir"],
+            val is not None,
+            train_batches,
+            config["checkpoint_every_seconds"],
         )
         trainer = self._make_trainer(config, callbacks)
         # For the cost ledger: what the run actually used ("cpu", "cuda", "mps").

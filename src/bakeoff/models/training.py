@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ModelCheckpoint
 from torch import nn
 
 from bakeoff.models.deep import MONITOR, TensorBatches, _process_group
@@ -29,6 +31,7 @@ __all__ = [
     "EarlyStopping",
     "KeepBestWeights",
     "L",
+    "LastCheckpoint",
     "ModelCheckpoint",
     "RandomState",
     "TrainingModule",
@@ -185,24 +188,47 @@ class RandomState(Callback):
         torch.set_rng_state(state_dict["torch"])
 
 
+class LastCheckpoint(Checkpoint):
+    """last.ckpt, what a resumed run continues from: after the first epoch, then at most every
+    `every_seconds` seconds, and when training ends. A Checkpoint callback, so Lightning runs
+    it after the epoch's history, best weights and early-stopping count are updated; saved
+    through the trainer, so every callback's state (RNG, best weights) goes with it."""
+
+    def __init__(self, path: Path, every_seconds: float):
+        self.path, self.every_seconds = path, every_seconds
+        self._saved_at: float | None = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        now = time.monotonic()
+        due = self._saved_at is None or now - self._saved_at >= self.every_seconds
+        # One decision for every DDP rank (clocks differ): saving is a collective call.
+        if trainer.strategy.broadcast(due):
+            trainer.save_checkpoint(self.path)
+            self._saved_at = now
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)
+
+
 def checkpoint_callbacks(
-    checkpoint_dir: str | None, has_val: bool, batches: TensorBatches
+    checkpoint_dir: str | None, has_val: bool, batches: TensorBatches, every_seconds: float
 ) -> list[Callback]:
-    """best.ckpt (lowest val/loss) and last.ckpt, written at each epoch's end, after the
-    epoch's history, best weights and early-stopping count are updated."""
+    """best.ckpt, written when the validation loss improves, and last.ckpt (LastCheckpoint):
+    writing both every epoch would cost a small network's fit more than its epochs do."""
     if checkpoint_dir is None:
         return []
-    checkpoint = ModelCheckpoint(
+    best = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="best",
         monitor=MONITOR if has_val else None,
         mode="min",
         save_top_k=1,
-        save_last=True,
+        save_last=False,
         save_on_train_epoch_end=True,
         enable_version_counter=False,
     )
-    return [RandomState(batches), checkpoint]
+    last = LastCheckpoint(Path(checkpoint_dir) / "last.ckpt", every_seconds)
+    return [RandomState(batches), best, last]
 
 
 @contextmanager
