@@ -124,8 +124,17 @@ CHECK_SCRIPT = """
       if (onlySpills && found.some(([other]) => other !== el && el.contains(other))) continue;
       overflow.push(entry(el, reasons.join("; ")));
     }
+    // Boxes that scroll or clip sideways and hold more than they show: nothing is lost to the
+    // page, but a reader must scroll to see every column.
+    const scrolled = [];
+    for (const el of document.body.querySelectorAll("*")) {
+      if (el.getClientRects().length === 0) continue;
+      if (getComputedStyle(el).overflowX !== "visible" && el.scrollWidth > el.clientWidth + 1) {
+        scrolled.push(entry(el, `shows ${el.clientWidth}px of ${el.scrollWidth}px`));
+      }
+    }
     return {
-      images: images.length, broken_images: broken, overflow,
+      images: images.length, broken_images: broken, overflow, scrolled,
       viewport: {width: vw, height: root.clientHeight},
       document: {width: root.scrollWidth, height: root.scrollHeight},
     };

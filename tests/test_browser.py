@@ -120,6 +120,12 @@ def test_scrolling_wrappers_are_not_overflow(chromium: str, tmp_path: Path) -> N
     result = check_page(html, tmp_path / "shot.png", chromium=chromium)
     assert result["overflow"] == [], problems(result)
     assert result["document"]["width"] == 1280
+    # ...but each box that hides columns behind a scroll is named, for pages that must not
+    assert [(s["tag"], s["class"]) for s in result["scrolled"]] == [
+        ("div", "scroller"),
+        ("table", "report"),
+        ("div", ""),
+    ]
 
 
 def test_find_chromium_honours_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ def test_scores_keep_four_significant_digits_and_times_carry_their_unit():
     assert fmt.score(0.0923456) == "0.09235"
     assert fmt.score(12.3456) == "12.35"
     assert fmt.plus_minus(0.964912, 0.0123456) == "0.9649 ± 0.012"
-    assert fmt.signed(-0.00041234) == "-0.0004123"
+    assert fmt.signed(-0.00041234) == "-0.0004" and fmt.signed(0.0123456) == "+0.01235"
     assert fmt.seconds(0.0123) == "12.3 ms"
     assert fmt.seconds(1.23456) == "1.23 s"
     assert fmt.seconds(153.2) == "153 s"

@@ -321,4 +321,6 @@ def test_the_verdict_report_shows_its_evidence_and_opens_in_a_browser(project):
     screenshot = PROJECT_ROOT / "tests/artifacts/report-breast_cancer.png"
     result = check_page(report, screenshot)
     assert result["images"] == 3 and not problems(result), problems(result)
+    # At 1280 px every table shows every column: nothing hides behind a sideways scroll.
+    assert result["viewport"]["width"] == 1280 and result["scrolled"] == [], result["scrolled"]
     assert screenshot.stat().st_size > 50_000

@@ -160,8 +160,8 @@ def test_every_section_renders_with_readable_numbers_and_escaped_text(plots):
         assert f"<h2>{section}</h2>" in html, section
     assert "0.9737" in html and "0.97368" not in html  # four significant digits
     assert "0.9727 ± 0.028" in html  # resampled mean ± half-width
-    assert "1.23 s" in html and "3.25 ms" in html and "1,530 MB" in html and "75,234" in html
-    assert "p = 0.51" in html and "+0.008772" in html
+    assert "1.23 s" in html and "3.25 ms" in html and "1,530 MB" in html
+    assert "p = 0.51" in html and "+0.008772" in html and "75,234 parameters" in html
     # user-supplied text is escaped, never markup
     assert "&lt;svm&gt; failed to train" in html and "3 rows &lt;dup&gt;" in html
     assert "<svm>" not in html

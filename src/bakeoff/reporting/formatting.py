@@ -21,8 +21,10 @@ def score(value: Any) -> str:
 
 
 def signed(value: Any) -> str:
-    """A difference of scores: +0.0123, -0.0004."""
-    return f"{value:+.4g}" if _finite(value) else ""
+    """A difference of scores: +0.0123, -0.0004, +0.0000 (not +4.884e-05)."""
+    if not _finite(value):
+        return ""
+    return f"{value:+.4f}" if abs(value) < 1e-3 else f"{value:+.4g}"
 
 
 def plus_minus(mean: Any, half: Any) -> str:

@@ -31,13 +31,15 @@ class Table:
 
     header: list[str]
     rows: list[list[str]]
-    text_columns: int = 1  # the first columns are labels
+    text_columns: int | set[int] = 1  # the first n columns, or these, hold labels
     wrap: set[int] = field(default_factory=set)
 
     @property
     def classes(self) -> list[str]:
+        text = self.text_columns
+        labels = text if isinstance(text, set) else set(range(text))
         return [
-            "text wrap" if i in self.wrap else "text" if i < self.text_columns else ""
+            "text wrap" if i in self.wrap else "text" if i in labels else ""
             for i in range(len(self.header))
         ]
 
@@ -114,7 +116,8 @@ def curves_context(curve: dict[str, Any]) -> dict[str, Any] | None:
         for p in info["points"]
     ]
     level = fmt.percent(curve.get("confidence", 0.95))
-    header = ["model", "family", "training rows", "fraction", f"test {curve['metric']}", level]
+    header = ["model", "family", "training rows", "fraction", f"test {curve['metric']}"]
+    header.append(f"{level} interval")
     return {
         "statement": curve["statement"],
         "repeats": curve["repeats"],
@@ -123,26 +126,38 @@ def curves_context(curve: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def weights_text(cost: dict[str, Any]) -> str:
+    """A model's size in its own unit: parameters (networks, linear models) or tree nodes."""
+    if cost.get("parameters") is not None:
+        return f"{fmt.count(cost['parameters'])} parameters"
+    if cost.get("tree_nodes") is not None:
+        return f"{fmt.count(cost['tree_nodes'])} tree nodes"
+    return ""
+
+
 def cost_context(board: dict[str, Any], latency_rows: int | None) -> dict[str, Any]:
     ranked = sorted(board["models"].items(), key=_rank)
-    main = [
-        [
+    gpu = any(row["cost"].get("gpu_peak_memory_mb") is not None for _, row in ranked)
+    header = ["model", "family", "fit", "device", "peak memory"]
+    header += ["GPU memory"] * gpu + ["latency p50", "latency p95", "size", "weights"]
+    main = []
+    for name, row in ranked:
+        cost = row["cost"]
+        cells = [
             name,
             row["family"],
-            fmt.seconds(row["cost"].get("fit_seconds")),
-            row["cost"].get("accelerator", ""),
-            fmt.megabytes(row["cost"].get("peak_memory_mb")),
-            fmt.megabytes(row["cost"].get("gpu_peak_memory_mb")),
-            fmt.milliseconds(row["cost"].get("latency_p50_ms")),
-            fmt.milliseconds(row["cost"].get("latency_p95_ms")),
-            fmt.megabytes(row["cost"].get("model_size_mb")),
-            fmt.count(row["cost"].get("parameters")),
-            fmt.count(row["cost"].get("tree_nodes")),
+            fmt.seconds(cost.get("fit_seconds")),
+            cost.get("accelerator", ""),
+            fmt.megabytes(cost.get("peak_memory_mb")),
         ]
-        for name, row in ranked
-    ]
-    header = ["model", "family", "fit", "device", "peak memory", "GPU memory"]
-    header += ["latency p50", "latency p95", "size", "parameters", "tree nodes"]
+        cells += [fmt.megabytes(cost.get("gpu_peak_memory_mb"))] * gpu
+        cells += [
+            fmt.milliseconds(cost.get("latency_p50_ms")),
+            fmt.milliseconds(cost.get("latency_p95_ms")),
+            fmt.megabytes(cost.get("model_size_mb")),
+            weights_text(cost),
+        ]
+        main.append(cells)
     refits = [
         [
             name,
@@ -197,7 +212,7 @@ def importance_context(board: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "metric": found["metric"],
         "agreement": {"columns": agreement["columns"], "text": text} if agreement else None,
-        "table": Table(header, rows, text_columns=0),
+        "table": Table(header, rows, text_columns={2 * i for i in range(len(families))}),
     }
 
 
