@@ -23,8 +23,6 @@ QUICK_MODELS = [
     "-S",
     "models.resnet.max_epochs=20",
     "-S",
-    "models.ft_transformer.max_epochs=10",
-    "-S",
     "models.random_forest.n_estimators=100",
     "-S",
     "models.extra_trees.n_estimators=100",
@@ -51,9 +49,8 @@ MODELS = [
     "hist_gradient_boosting",
     "mlp",
     "resnet",
-    "ft_transformer",
 ]
-DEEP = ["mlp", "resnet", "ft_transformer"]
+DEEP = ["mlp", "resnet"]
 
 
 def line_up(*keep: str) -> list[str]:

@@ -118,3 +118,11 @@ def test_the_registered_model_is_named_in_one_place():
     assert params_from_mapping(compose_conf(CONF)).registered_model == "breast_cancer"
     named = params_from_mapping(compose_conf(CONF, ["promote.registered_model=tumours"]))
     assert named.registered_model == "tumours"
+
+
+def test_the_default_line_up_suits_a_cpu_and_the_full_one_adds_the_ft_transformer():
+    default = compose_conf(CONF)["models"]
+    full = compose_conf(CONF, ["lineup=full"])["models"]
+    assert "ft_transformer" not in default and {"mlp", "resnet"} <= set(default)
+    assert set(full) - set(default) == {"ft_transformer"}
+    assert full["ft_transformer"]["_target_"] == "bakeoff.models.tabular_nets.ft_transformer"
