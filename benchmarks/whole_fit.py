@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import FILES, ROOT, load_splits, save_result
 
 from bakeoff.data.features import split_xy
 from bakeoff.data.prepare import prepared_splits
 from bakeoff.models import build_model
 from bakeoff.params import compose_conf, params_from_mapping
+from common import FILES, ROOT, load_splits, save_result
 
 
 def default_splits():
@@ -123,7 +123,9 @@ def plain_fit(data: dict[str, Any], folder: Path, last_every: float) -> tuple[fl
         if val < best:
             best, bad = val, 0
             best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-            torch.save({"state": best_state, "optimizer": optimizer.state_dict()}, folder / "best.pt")
+            torch.save(
+                {"state": best_state, "optimizer": optimizer.state_dict()}, folder / "best.pt"
+            )
         else:
             bad += 1
         now = time.perf_counter()
@@ -188,8 +190,9 @@ def main() -> None:
         "whole_fit",
         title="A whole network fit: bakeoff's Lightning base against a plain PyTorch loop",
         command=f"python benchmarks/whole_fit.py --models {args.models} --repeats {args.repeats}",
-        tables=[{"caption": "median whole fit (set-up, epochs, validation, checkpoints)",
-                 "rows": rows}],
+        tables=[
+            {"caption": "median whole fit (set-up, epochs, validation, checkpoints)", "rows": rows}
+        ],
         notes=[
             "ratio: bakeoff / plain for the whole fit; ratio per epoch: the same per epoch, "
             "which removes the small difference in epochs early stopping chose.",
