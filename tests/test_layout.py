@@ -180,3 +180,32 @@ def test_every_package_the_code_imports_is_declared_in_pyproject():
         if not {d.lower().replace("_", "-") for d in distributions.get(module, [module])} & declared
     }
     assert not undeclared, f"imported but not in pyproject.toml's dependencies: {undeclared}"
+
+
+HEAVY = ("sklearn", "scipy", "mlflow", "torch", "lightning", "matplotlib", "pandera", "optuna")
+# What importing each stage module may load; anything else heavy it imports only where it
+# is used (a classical contestant never loads torch; mlflow, matplotlib when it logs, draws).
+ALLOWED_AT_IMPORT = {
+    "contestant": {"sklearn", "scipy"},
+    "learning_curve": {"sklearn", "scipy"},
+    "compare": {"scipy"},
+}
+
+
+@pytest.mark.parametrize(
+    "stage", sorted(deps.stage_modules(yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())))
+)
+def test_a_stage_imports_no_heavy_library_it_does_not_use(stage):
+    """Each stage is a process: an import it does not need is paid on every run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, importlib\n"
+        f"importlib.import_module('bakeoff.stages.{stage}')\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = set(filter(None, result.stdout.strip().split(",")))
+    assert loaded <= ALLOWED_AT_IMPORT.get(stage, set()), f"{stage} imports {sorted(loaded)}"

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bakeoff.data.columns import as_categories, as_numbers
 from bakeoff.data.rows import row_keys
@@ -60,6 +59,8 @@ def bin_edges(reference: np.ndarray, bins: int) -> np.ndarray:
 
 def numeric_drift(reference: pd.Series, batch: pd.Series, bins: int) -> dict[str, Any]:
     """PSI over quantile bins of the reference, KS test and means; missing values left out."""
+    from scipy import stats  # only when a batch is compared
+
     r = as_numbers(reference).dropna().to_numpy(dtype=float)
     b = as_numbers(batch).dropna().to_numpy(dtype=float)
     if not len(r) or not len(b):  # nothing to compare: the missing check covers it
@@ -79,6 +80,8 @@ def numeric_drift(reference: pd.Series, batch: pd.Series, bins: int) -> dict[str
 def categorical_drift(reference: pd.Series, batch: pd.Series) -> dict[str, Any]:
     """PSI over the reference's categories plus one bucket for unseen ones, chi-square test of
     homogeneity, and the batch's share of values in categories the reference never has."""
+    from scipy import stats
+
     r = as_categories(reference).dropna().value_counts()
     b = as_categories(batch).dropna().value_counts()
     if r.empty or b.empty:  # nothing to compare: the missing check covers it

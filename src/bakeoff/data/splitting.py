@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from bakeoff.data.rows import row_fractions
 from bakeoff.params import SplitConfig
@@ -73,6 +72,8 @@ def split_frame(
     # SplitConfig checked shares and method when params were read (the config stage).
     if config.method == "hash":
         return hash_split(frame, key=list(key or []), config=config, seed=seed)
+    from sklearn.model_selection import train_test_split  # method random only
+
     stratify = config.stratified(task)
     if stratify:
         _, problem = classes_too_small(frame[target])

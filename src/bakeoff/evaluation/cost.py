@@ -77,20 +77,6 @@ def hardware() -> dict[str, Any]:
     return info
 
 
-LEDGER_COLUMNS = [
-    "fit_seconds",
-    "accelerator",
-    "peak_memory_mb",
-    "gpu_peak_memory_mb",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "model_size_mb",
-    "parameters",
-    "tree_nodes",
-    "resample_fit_seconds",
-    "resample_wall_seconds",
-    "hpo_budget",
-]
 
 
 def cost_ledger(

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from bakeoff.evaluation.metrics import HIGHER_IS_BETTER
 
@@ -77,6 +76,8 @@ def rank_agreement(
     None when it is undefined: fewer than 3 shared columns, or one model ignores them all
     alike (a constant importance, e.g. the dummy baseline).
     """
+    from scipy import stats as sps
+
     columns = sorted(set(a) & set(b))
     x = [a[c]["mean"] for c in columns]
     y = [b[c]["mean"] for c in columns]

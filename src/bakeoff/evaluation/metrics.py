@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 # Name, and whether larger is better: what the leaderboard ranks by, per task.
 PRIMARY_METRIC = {"classification": ("accuracy", True), "regression": ("rmse", False)}
@@ -46,6 +45,8 @@ def classification_metrics(
 
     `proba` columns follow `classes`; labels are compared as strings so that 0/1 and "0"/"1" agree.
     """
+    from sklearn import metrics as skm  # here: the constants above must not cost its import
+
     y_true = np.asarray(y_true).astype(str)
     classes = np.asarray(classes).astype(str)
     y_pred = classes[np.argmax(proba, axis=1)]
@@ -72,6 +73,8 @@ def classification_metrics(
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    from sklearn import metrics as skm
+
     return {
         "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
         "mae": float(skm.mean_absolute_error(y_true, y_pred)),

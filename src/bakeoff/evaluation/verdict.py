@@ -14,7 +14,6 @@ from bakeoff.params import CompareConfig
 
 log = logging.getLogger(__name__)
 
-
 TEST_METHOD = (
     "Corrected resampled t-test (Nadeau & Bengio 2003) on the paired fold scores: every "
     "model is refitted on the same cross-validation folds of train+validation, so the "
@@ -22,7 +21,6 @@ TEST_METHOD = (
     "test split cannot; the correction for overlapping training sets keeps the interval from "
     "being over-confident."
 )
-
 
 SEEDS_METHOD = (
     "Paired t-test over refits with new seeds on the same split, scored on the test rows: "
@@ -130,27 +128,6 @@ def family_verdict(
         "method_text": TEST_METHOD if method == "cv" else SEEDS_METHOD,
         "sentence": verdict_sentence(classical, deep, test, metric, rows),
     }
-
-
-def verdict(board: dict[str, Any]) -> str:
-    """The verdict sentence: the paired test's when there is one, else what the test split
-    alone says (and that it has no interval)."""
-    if board.get("verdict"):
-        return board["verdict"]["sentence"]
-    metric = board["metric"]
-    text = f"Best model: {board['best_model']} (ranked by {board.get('ranked_by', 'test split')} {metric})."
-    if "classical_advantage" in board:
-        advantage = board["classical_advantage"]
-        leader, other = (
-            (board["best_classical"], board["best_deep"])
-            if advantage >= 0
-            else (board["best_deep"], board["best_classical"])
-        )
-        text += (
-            f" {leader} leads {other} by {abs(advantage):.4f} test {metric} "
-            "(single test split, no interval)."
-        )
-    return text
 
 
 def pareto_front(rows: list[dict[str, Any]], metric: str) -> list[str]:

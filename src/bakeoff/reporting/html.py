@@ -18,9 +18,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from bakeoff.evaluation.verdict import verdict
 from bakeoff.reporting import formatting as fmt
-from bakeoff.reporting.leaderboard import leaderboard_rows, metrics_table
+from bakeoff.reporting.leaderboard import leaderboard_rows, metrics_table, verdict
 
 TEMPLATES = Path(__file__).with_name("templates")
 

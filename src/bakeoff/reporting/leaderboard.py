@@ -6,10 +6,30 @@ from __future__ import annotations
 from typing import Any
 
 from bakeoff.evaluation.metrics import REPORTED
-from bakeoff.evaluation.verdict import verdict
 from bakeoff.reporting import formatting as fmt
 
 TERMINAL_WIDTH = 100
+
+
+def verdict(board: dict[str, Any]) -> str:
+    """The verdict sentence: the paired test's when there is one, else what the test split
+    alone says (and that it has no interval)."""
+    if board.get("verdict"):
+        return board["verdict"]["sentence"]
+    metric = board["metric"]
+    text = f"Best model: {board['best_model']} (ranked by {board.get('ranked_by', 'test split')} {metric})."
+    if "classical_advantage" in board:
+        advantage = board["classical_advantage"]
+        leader, other = (
+            (board["best_classical"], board["best_deep"])
+            if advantage >= 0
+            else (board["best_deep"], board["best_classical"])
+        )
+        text += (
+            f" {leader} leads {other} by {abs(advantage):.4f} test {metric} "
+            "(single test split, no interval)."
+        )
+    return text
 
 
 def score_text(row: dict[str, Any], metric: str) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bakeoff.evaluation.verdict import verdict
 from bakeoff.reporting import formatting as fmt
-from bakeoff.reporting.leaderboard import leaderboard_rows
+from bakeoff.reporting.leaderboard import leaderboard_rows, verdict
 
 
 def summary_markdown(dataset: str, board: dict[str, Any], curve: dict, commit: str) -> str:
