@@ -131,7 +131,8 @@ def test_report_flags_drifted_columns_and_is_json():
         summary
     )
     table = [line for line in summary.splitlines() if line.startswith("| ")][1:]
-    assert [line.split(" | ")[0] for line in table][-1] == "| flag"  # flagged rows first
+    names = [line.split("|")[1].strip() for line in table]
+    assert names == ["**x1**", "**colour**", "**note**", "flag"]  # flagged rows first, bold
 
 
 def test_single_batch():
