@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# A hung command fails its test after this long; a busy shared machine may need more.
+COMMAND_TIMEOUT = float(os.environ.get("BAKEOFF_TEST_TIMEOUT", "900"))
 
 # Small but real: fewer epochs and trees than the defaults.
 QUICK_MODELS = [
@@ -79,7 +81,7 @@ def run(
         env={**_env(), **(env or {})},
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=COMMAND_TIMEOUT,
     )
     if check and result.returncode != 0:
         raise AssertionError(
