@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from bakeoff.paths import ENSEMBLE
+
 PARAMS_FILE = Path("params.yaml")
 TASKS = ("classification", "regression")
 
@@ -162,6 +164,19 @@ class CompareConfig:
 
 
 @dataclass(frozen=True)
+class EnsembleConfig:
+    """The ensemble contestant (README, docs/verdict.md): the best classical and best deep
+    model averaged, the weight fitted on validation predictions."""
+
+    enabled: bool = True
+    weight_steps: int = 21  # candidate weights 0, 1/(steps-1), ..., 1
+
+    def __post_init__(self):
+        if self.weight_steps < 2:
+            raise ValueError(f"ensemble.weight_steps must be >= 2, got {self.weight_steps}")
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     data: DataConfig
@@ -173,6 +188,7 @@ class Params:
     drift: DriftConfig = field(default_factory=DriftConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     tracking_uri: str | None = None
     # contestant -> how its config was tuned ({sweep, budget, val score}); absent: defaults
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -203,6 +219,11 @@ def params_from_mapping(raw: dict[str, Any]) -> Params:
         raise ValueError(
             "no models configured: add `model@models.<name>: <file>` to conf/config.yaml"
         )
+    if ENSEMBLE in models:
+        raise ValueError(
+            f"models.{ENSEMBLE}: the name is the ensemble contestant's (ensemble.enabled); "
+            "give this model another name"
+        )
     return Params(
         seed=int(raw["seed"]),
         data=data,
@@ -214,6 +235,7 @@ def params_from_mapping(raw: dict[str, Any]) -> Params:
         drift=DriftConfig(**(raw.get("drift") or {})),
         promote=PromoteConfig(**(raw.get("promote") or {})),
         compare=CompareConfig.from_mapping(raw.get("compare")),
+        ensemble=EnsembleConfig(**(raw.get("ensemble") or {})),
         tracking_uri=(raw.get("mlflow") or {}).get("tracking_uri"),
         tuning=dict(raw.get("tuning") or {}),
     )

@@ -57,16 +57,28 @@ def features_path(split: str) -> Path:
     return Path("data/processed") / f"{split}.parquet"
 
 
+# The ensemble contestant (the family bests averaged) is built from the others' outputs, so
+# its own live apart from theirs: a stage's outputs cannot sit inside its dependencies.
+ENSEMBLE = "ensemble"
+
+
 def model_dir(name: str) -> Path:
-    return Path("data/models") / name
+    return Path("data/ensemble") if name == ENSEMBLE else Path("data/models") / name
 
 
 def evaluation_dir(name: str) -> Path:
-    return Path("reports/evaluate") / name
+    return Path("reports/ensemble") if name == ENSEMBLE else Path("reports/evaluate") / name
 
 
 def resample_path(name: str) -> Path:
+    if name == ENSEMBLE:
+        return Path("reports/ensemble/resample.json")
     return Path("reports/resample") / f"{name}.json"
+
+
+def resample_predictions_path(name: str) -> Path:
+    """Every refit's predictions on its early-stopping and held-out rows (for the ensemble)."""
+    return Path("data/resample") / f"{name}.parquet"
 
 
 LEADERBOARD_JSON = Path("reports/leaderboard.json")

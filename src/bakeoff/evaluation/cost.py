@@ -77,8 +77,6 @@ def hardware() -> dict[str, Any]:
     return info
 
 
-
-
 def cost_ledger(
     trained: dict[str, Any], scores: dict[str, Any], record: dict | None, tuning: dict | None
 ) -> dict[str, Any]:

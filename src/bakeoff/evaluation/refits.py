@@ -12,6 +12,7 @@ import pandas as pd
 from bakeoff import setup_logging
 from bakeoff.evaluation.scoring import validation_scores
 from bakeoff.models.fitting import fit_model
+from bakeoff.models.tabular import prediction_frame
 
 
 class RefitFailed(Exception):
@@ -27,12 +28,22 @@ def fit_and_score(
     val: pd.DataFrame,
     scored: pd.DataFrame,
     target: str,
-) -> tuple[dict[str, float], float]:
+    keep_predictions: bool = False,
+) -> tuple[dict[str, float], float] | tuple[dict[str, float], float, dict[str, pd.DataFrame]]:
     """One refit (a fold, a learning-curve point): fit on `train`, early-stop on `val`, score
-    on `scored`; the scores and the fit's seconds. Runs in a worker process, too."""
+    on `scored`; the scores and the fit's seconds, and with `keep_predictions` the prediction
+    frames on `val` and `scored` (what an ensemble of refits is fitted and scored on). Runs
+    in a worker process, too."""
     setup_logging()
     try:
         model, seconds = fit_model(config, task=task, train=train, val=val, target=target)
     except Exception as exc:  # the contestant's own failure (a NaN loss, a bad setting)
         raise RefitFailed(f"{type(exc).__name__}: {exc}") from exc
-    return validation_scores(model, scored, target, task), seconds
+    scores = validation_scores(model, scored, target, task)
+    if not keep_predictions:
+        return scores, seconds
+    frames = {
+        part: prediction_frame(model, frame.drop(columns=[target])).assign(y_true=frame[target])
+        for part, frame in (("val", val), ("held_out", scored))
+    }
+    return scores, seconds, frames

@@ -76,6 +76,25 @@ def resample_scores(
 ) -> list[dict[str, Any]]:
     """Fit and score the model once per resample, up to `n_jobs` at once (parallel.run_all);
     one dict of scores (and sizes) each, in resample order."""
+    results, _ = resample_with_predictions(
+        config, splits, resampling, val_share=val_share, seed=seed, n_jobs=n_jobs, keep=False
+    )
+    return results
+
+
+def resample_with_predictions(
+    config: dict[str, Any],
+    splits: FeatureSplits,
+    resampling: ResamplingConfig,
+    *,
+    val_share: float,
+    seed: int,
+    n_jobs: int | None = 1,
+    keep: bool = True,
+) -> tuple[list[dict[str, Any]], pd.DataFrame | None]:
+    """`resample_scores`, and with `keep` every refit's predictions on its early-stopping rows
+    (`part` "val") and held-out rows ("held_out"): one frame, with the resample's number and
+    each row's label in the frame the rows came from (`row`)."""
     task, target = splits.task, splits.target
     if resampling.method == "seeds":
         tasks = [
@@ -114,15 +133,19 @@ def resample_scores(
             )
     outcomes = parallel.run_all(
         fit_and_score,
-        [{**t, "task": task, "target": target} for t in tasks],
+        [{**t, "task": task, "target": target, "keep_predictions": keep} for t in tasks],
         n_jobs=n_jobs,
         config=config,
     )
-    results = []
-    for i, (size, (scores, seconds)) in enumerate(zip(sizes, outcomes, strict=True)):
+    results, kept = [], []
+    for i, (size, outcome) in enumerate(zip(sizes, outcomes, strict=True)):
+        scores, seconds = outcome[:2]
         results.append({"resample": i, **size, "fit_seconds": seconds, **scores})
         log.info("resample %d: %s", i, {k: round(v, 4) for k, v in scores.items()})
-    return results
+        if keep:
+            for part, frame in outcome[2].items():
+                kept.append(frame.assign(resample=i, part=part).rename_axis("row").reset_index())
+    return results, pd.concat(kept, ignore_index=True) if keep else None
 
 
 def ratio(resampling: ResamplingConfig, results: list[dict[str, Any]]) -> float:

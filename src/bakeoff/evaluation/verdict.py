@@ -130,6 +130,46 @@ def family_verdict(
     }
 
 
+def ensemble_verdict(
+    ranked: list[dict[str, Any]],
+    summary: dict[str, Any],
+    records: dict[str, dict[str, Any]],
+    confidence: float,
+) -> dict[str, Any] | None:
+    """Does averaging the two family bests beat the better of them alone? The paired test of
+    the ensemble against the better family best (by resampled mean), and its sentence; None
+    when there is no ensemble with resamples."""
+    ensemble = next((r for r in ranked if r["family"] == "ensemble"), None)
+    families = [
+        r for r in ranked if r["model"] in (summary.get("best_classical"), summary.get("best_deep"))
+    ]
+    if ensemble is None or not families:
+        return None
+    better = families[0]  # ranked best first
+    metric = summary["metric"]
+    test = paired_records(ensemble["model"], better["model"], records, metric, confidence)
+    if test is None:
+        return None
+    level = f"{test['confidence']:.0%}"
+    interval = f"{level} CI [{test['low']:+.4f}, {test['high']:+.4f}], p = {test['p_value']:.2g}"
+    if test["significant"] and test["delta"] > 0:
+        sentence = (
+            f"Combining the families helps: the ensemble beats {better['model']} alone by "
+            f"{test['delta']:.4f} {metric} ({interval})."
+        )
+    elif test["significant"]:
+        sentence = (
+            f"Combining the families does not help: the ensemble is worse than "
+            f"{better['model']} alone by {-test['delta']:.4f} {metric} ({interval})."
+        )
+    else:
+        sentence = (
+            f"Combining the families makes no significant difference: the ensemble against "
+            f"{better['model']} alone, {metric} difference {test['delta']:+.4f} ({interval})."
+        )
+    return {"ensemble": ensemble["model"], "against": better["model"], **test, "sentence": sentence}
+
+
 def pareto_front(rows: list[dict[str, Any]], metric: str) -> list[str]:
     """Models no other model beats on both quality (as `rank_models` scored them) and p95
     latency."""

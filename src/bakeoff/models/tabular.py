@@ -39,6 +39,18 @@ def task_tags(tags, task: str):
     return tags
 
 
+def prediction_frame(model, X: pd.DataFrame) -> pd.DataFrame:
+    """What every saved model answers, row for row: `prediction` and, for classification,
+    one `proba_<class>` column per class (in `model.classes_` order)."""
+    out = pd.DataFrame(index=X.index)
+    out["prediction"] = model.predict(X)
+    if model.task == "classification":
+        proba = model.predict_proba(X)
+        for i, label in enumerate(model.classes_):
+            out[f"proba_{label}"] = proba[:, i]
+    return out
+
+
 class TabularModel:
     """Preprocessing (fitted on the training split only) followed by an estimator.
 

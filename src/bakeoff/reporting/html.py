@@ -63,7 +63,8 @@ def verdict_context(board: dict[str, Any]) -> dict[str, Any]:
             "resamples": found["resamples"],
             "method_text": found["method_text"],
         }
-    return {"sentence": verdict(board), "test": test}
+    ensemble = (board.get("ensemble") or {}).get("sentence")
+    return {"sentence": verdict(board), "test": test, "ensemble": ensemble}
 
 
 def leaderboard_context(board: dict[str, Any], task: str) -> dict[str, Any]:

@@ -15,6 +15,8 @@ def summary_markdown(dataset: str, board: dict[str, Any], curve: dict, commit: s
     lines = [f"# bakeoff: {dataset}", "", f"**Verdict.** {verdict(board)}", ""]
     if board.get("verdict"):
         lines += [f"Test: {board['verdict']['method_text']}", ""]
+    if board.get("ensemble"):
+        lines += [board["ensemble"]["sentence"], ""]
     lines += ["## Leaderboard", "", fmt.markdown_table(header, rows, align="rllrrrrl"), ""]
     if curve.get("models"):
         lines += ["## Learning curves", "", curve["statement"], ""]

@@ -11,23 +11,21 @@ the pipeline's MLflow run, whose id the leaderboard carries for promote and repo
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from bakeoff import setup_logging
-from bakeoff.evaluation.cost import cost_ledger
-from bakeoff.evaluation.metrics import REPORTED
+from bakeoff.evaluation.records import read_contestants
 from bakeoff.evaluation.verdict import (
+    ensemble_verdict,
     family_verdict,
     importance_summary,
     leaderboard_fields,
     pareto_front,
     rank_models,
     recommend,
-    resampled_intervals,
     summarize,
-    tuning_text,
 )
 from bakeoff.fileio import read_json, write_json, write_text
+from bakeoff.models.ensemble import NAME as ENSEMBLE
 from bakeoff.params import load_params
 from bakeoff.paths import (
     COMPARISON_PLOT,
@@ -37,21 +35,11 @@ from bakeoff.paths import (
     LEADERBOARD_JSON,
     LEADERBOARD_MD,
     PARETO_PLOT,
-    evaluation_dir,
-    model_dir,
-    resample_path,
 )
 from bakeoff.reporting.leaderboard import failed_markdown, leaderboard_csv, leaderboard_markdown
 from bakeoff.tracking.pipeline import log_pipeline_results, pipeline_run
 
 log = logging.getLogger(__name__)
-
-
-def read_resamples(name: str) -> dict[str, Any] | None:
-    """The model's resample record when it finished (absent or failed: no interval)."""
-    path = resample_path(name)
-    record = read_json(path) if path.is_file() else None
-    return record if record and record.get("status") == "done" else None
 
 
 def main() -> None:
@@ -60,40 +48,18 @@ def main() -> None:
     config = params.compare
     card = read_json(DATA_CARD)
     task = card["task"]
-    rows, failed, records, importances = [], {}, {}, {}
-    for name in params.models:
-        trained = read_json(model_dir(name) / "train.json")
-        if trained.get("status") == "failed":
-            failed[name] = {"error": trained["error"], "run_id": trained["run_id"]}
-            continue
-        scores = read_json(evaluation_dir(name) / "metrics.json")
-        record = read_resamples(name)
-        if record:
-            records[name] = record
-        importances[name] = read_json(evaluation_dir(name) / "importance.json")
-        rows.append(
-            {
-                "model": name,
-                "family": trained["family"],
-                "run_id": trained["run_id"],
-                "tuning": tuning_text(params.tuning.get(name)),
-                "interpretable": bool(trained.get("interpretable")),
-                **scores,
-                "cv": resampled_intervals(record, REPORTED[task], config.confidence)
-                if record
-                else {},
-                "cost": cost_ledger(trained, scores, record, params.tuning.get(name)),
-            }
-        )
+    found = read_contestants([*params.models, ENSEMBLE], params, task)
+    rows, failed, records = found.rows, found.failed, found.records
     if not rows:
         raise SystemExit(f"every model failed to train: {failed}")
     ranked = rank_models(rows, task)
     summary = {**summarize(ranked, task), "confidence": config.confidence}
     metric = summary["metric"]
     summary["verdict"] = family_verdict(summary, records, config.confidence, card["rows"])
+    summary["ensemble"] = ensemble_verdict(ranked, summary, records, config.confidence)
     summary["recommendation"] = recommend(ranked, metric, config, records)
     summary["pareto_front"] = pareto_front(ranked, metric)
-    summary["importance"] = importance_summary(summary, importances)
+    summary["importance"] = importance_summary(summary, found.importances)
     if records:  # how the intervals were made: as the resample stages recorded it
         done = next(iter(records.values()))
         summary["resampling"] = {k: done[k] for k in ("method", "folds", "repeats")}

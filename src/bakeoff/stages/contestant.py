@@ -26,15 +26,21 @@ import pandas as pd
 
 from bakeoff import setup_logging
 from bakeoff.data.features import FeatureSplits
-from bakeoff.evaluation.cost import folder_size_mb
 from bakeoff.evaluation.metrics import HIGHER_IS_BETTER, REPORTED
 from bakeoff.evaluation.refits import RefitFailed
-from bakeoff.evaluation.resampling import ratio, resample_scores
-from bakeoff.evaluation.scoring import importance_on_test, score, time_latency
-from bakeoff.fileio import read_json, write_json
+from bakeoff.evaluation.resampling import ratio, resample_with_predictions
+from bakeoff.evaluation.testing import evaluate_saved, save_evaluation
+from bakeoff.fileio import read_json, write_json, write_parquet
 from bakeoff.models.fitting import is_rank_zero, with_checkpoints
 from bakeoff.params import Params, load_model_params
-from bakeoff.paths import DATA_CARD, evaluation_dir, model_dir, resample_path, split_path
+from bakeoff.paths import (
+    DATA_CARD,
+    evaluation_dir,
+    model_dir,
+    resample_path,
+    resample_predictions_path,
+    split_path,
+)
 from bakeoff.tracking.runs import TrainingFailed, log_evaluation, log_resamples, train_and_log
 
 log = logging.getLogger(__name__)
@@ -46,44 +52,23 @@ def _raise_interrupt(signum: int, frame) -> None:
 
 def evaluate(name: str, params: Params, card: dict[str, Any], trained: dict[str, Any]) -> None:
     """Score the saved model on the raw test rows; reports/evaluate/<name>/ and the run."""
-    import mlflow
-
     from bakeoff.reporting.plots import model_plots  # matplotlib: only to draw
 
     out = evaluation_dir(name)
     test = pd.read_parquet(split_path("test"))  # raw rows, as ingested
-    y_true = test[card["target"]]
-    features = test.drop(columns=[card["target"]])
-    model = mlflow.pyfunc.load_model(str(model_dir(name) / "model"))
-    start = time.perf_counter()
-    predictions = model.predict(features)
-    predict_seconds = time.perf_counter() - start
-    scores = {
-        **score(card["task"], y_true, predictions),
-        "fit_seconds": trained["fit_seconds"],
-        "predict_seconds": predict_seconds,
-        **time_latency(model.predict, features, params.evaluate, params.seed),
-        "model_size_mb": folder_size_mb(model_dir(name) / "model"),
-    }
-    figures = model_plots(card["task"], y_true, predictions, name, out / "plots")
-    write_json(out / "metrics.json", {"test_rows": len(test), **scores})
-    # The row key identifies rows; the model drops it, so shuffling it would measure nothing.
-    importance = importance_on_test(
-        model.predict, card["task"], features.drop(columns=params.data.key), y_true, params, scores
-    )
-    write_json(out / "importance.json", importance)
-    log_evaluation(scores, figures, out / "importance.json")
-    log.info(
-        "%s on %d test rows: %s",
-        name,
-        len(test),
-        ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if k in HIGHER_IS_BETTER),
-    )
+    result = evaluate_saved(model_dir(name) / "model", test, card, params, trained["fit_seconds"])
+    figures = model_plots(card["task"], result.y_true, result.predictions, name, out / "plots")
+    save_evaluation(out, result)
+    log_evaluation(result.scores, figures, out / "importance.json")
+    shown = {k: round(v, 4) for k, v in result.scores.items() if k in HIGHER_IS_BETTER}
+    log.info("%s on %d test rows: %s", name, result.test_rows, shown)
 
 
-def resample(name: str, params: Params, splits: FeatureSplits) -> dict[str, Any]:
+def resample(
+    name: str, params: Params, splits: FeatureSplits
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """Refit on every resample; the record for reports/resample/<name>.json ("failed" with
-    the reason when the contestant's own fit fails on one)."""
+    the reason when the contestant's own fit fails on one) and the refits' predictions."""
     resampling = params.compare.resampling
     record = {
         "model": name,
@@ -95,7 +80,7 @@ def resample(name: str, params: Params, splits: FeatureSplits) -> dict[str, Any]
     val_share = params.split.val_size / (1 - params.split.test_size)
     started = time.perf_counter()
     try:
-        results = resample_scores(
+        results, predictions = resample_with_predictions(
             params.models[name],
             splits,
             resampling,
@@ -105,7 +90,7 @@ def resample(name: str, params: Params, splits: FeatureSplits) -> dict[str, Any]
         )
     except RefitFailed as exc:  # the contestant's failure, as in training: the bake-off goes on
         log.error("%s failed on a resample (%s): no interval for it", name, exc)
-        return {**record, "status": "failed", "error": str(exc)}
+        return {**record, "status": "failed", "error": str(exc)}, None
     wall = time.perf_counter() - started
     log.info(
         "%s: %d resamples in %.1f s (fits %.1f s)",
@@ -114,13 +99,22 @@ def resample(name: str, params: Params, splits: FeatureSplits) -> dict[str, Any]
         wall,
         sum(r["fit_seconds"] for r in results),
     )
-    return {
+    done = {
         **record,
         "status": "done",
         "ratio": ratio(resampling, results),
         "wall_seconds": wall,  # fits side by side: less than their sum
         "resamples": results,
     }
+    return done, predictions
+
+
+def write_resamples(name: str, record: dict[str, Any], predictions: pd.DataFrame | None) -> None:
+    write_json(resample_path(name), record)
+    # An empty frame when there are none: the output exists whatever happened.
+    write_parquet(
+        resample_predictions_path(name), predictions if predictions is not None else pd.DataFrame()
+    )
 
 
 def record_failure(name: str, failure: TrainingFailed) -> None:
@@ -140,7 +134,7 @@ def record_failure(name: str, failure: TrainingFailed) -> None:
     (out / "plots").mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", {})
     write_json(out / "importance.json", {})
-    write_json(resample_path(name), {"model": name, "status": "failed", "error": "not trained"})
+    write_resamples(name, {"model": name, "status": "failed", "error": "not trained"}, None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,8 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     def score_and_resample(model, trained: dict[str, Any]) -> None:
         """Inside the contestant's MLflow run, after training (rank 0 only)."""
         evaluate(name, params, card, trained)
-        record = resample(name, params, splits)
-        write_json(resample_path(name), record)
+        record, predictions = resample(name, params, splits)
+        write_resamples(name, record, predictions)
         if record["status"] == "done":
             log_resamples(record["resamples"], REPORTED[card["task"]])
 

@@ -74,6 +74,8 @@ def log_pipeline_results(
                 "verdict/p_value": found["p_value"],
             }
         )
+    if summary.get("ensemble"):
+        mlflow.set_tag("bakeoff.ensemble_verdict", summary["ensemble"]["sentence"][:5000])
     if summary["recommendation"]["model"]:
         mlflow.set_tag("bakeoff.recommended", summary["recommendation"]["model"])
     children = [r["run_id"] for r in ranked] + [f["run_id"] for f in failed.values()]

@@ -16,7 +16,7 @@ import mlflow
 import pandas as pd
 
 from bakeoff.data.features import apply_steps
-from bakeoff.models.tabular import TabularModel
+from bakeoff.models.tabular import TabularModel, prediction_frame
 from bakeoff.tracking.tags import package_versions
 
 MODEL_ARTIFACT = "model.joblib"
@@ -34,13 +34,7 @@ class ServedModel:
         features = apply_steps(
             raw.drop(columns=[self.target], errors="ignore"), self.steps, self.target
         )
-        out = pd.DataFrame(index=raw.index)
-        out["prediction"] = self.model.predict(features)
-        if self.model.task == "classification":
-            proba = self.model.predict_proba(features)
-            for i, label in enumerate(self.model.classes_):
-                out[f"proba_{label}"] = proba[:, i]
-        return out
+        return prediction_frame(self.model, features)
 
 
 class BakeoffPyfunc(mlflow.pyfunc.PythonModel):
@@ -53,9 +47,10 @@ class BakeoffPyfunc(mlflow.pyfunc.PythonModel):
         return self.served.predict_frame(model_input)
 
 
-def _requirements(family: str) -> list[str]:
+def _requirements(model) -> list[str]:
     wanted = ["scikit-learn", "pandas", "mlflow", "joblib"]
-    if family == "deep":
+    members = getattr(model, "members", {}).values()  # an ensemble predicts with its members'
+    if "deep" in {model.family, *(m.family for m in members)}:
         wanted += ["torch"]  # a saved network predicts with torch alone
     versions = package_versions()
     pins = [f"{name}=={versions[name]}" for name in wanted if name in versions]
@@ -80,5 +75,5 @@ def save_served_model(
         signature=signature,
         input_example=example,
         # Stated rather than inferred: inference loads the model again in a subprocess.
-        pip_requirements=_requirements(served.model.family),
+        pip_requirements=_requirements(served.model),
     )
