@@ -16,7 +16,7 @@ JOBS   ?= 2
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run repro test lint ui server tune bench lock clean
+.PHONY: setup run repro test lint ui server tune bench bench-docs lock clean
 
 setup: $(STAMP)
 
@@ -56,13 +56,18 @@ server: setup  ## shared MLflow tracking server: PostgreSQL backend store, proxi
 tune: setup  ## Optuna-tune every contestant with the same budget (TRIALS, JOBS)
 	$(BIN)/python -m bakeoff.cli.tune all $(if $(TRIALS),--trials $(TRIALS)) --jobs $(JOBS)
 
-bench: setup  ## categorical_encoding, parallel_refits need data/external/{adult.data,california_housing.csv}
+bench: setup  ## the speed benchmarks (some need data/external/{adult.data,california_housing.csv}), then docs/benchmarks.md
+	$(BIN)/python benchmarks/pipeline_time.py
+	$(BIN)/python benchmarks/whole_fit.py
+	$(BIN)/python benchmarks/lightning_patches.py
 	$(BIN)/python benchmarks/lightning_overhead.py
-	$(BIN)/python benchmarks/digits_cnn.py
-	$(BIN)/python benchmarks/categorical_encoding.py
+	$(BIN)/python benchmarks/parallel_refits.py
 	$(BIN)/python benchmarks/mlflow_logging.py
 	$(BIN)/python benchmarks/sweep_parallel.py
-	$(BIN)/python benchmarks/parallel_refits.py
+	$(BIN)/python benchmarks/render.py
+
+bench-docs: setup  ## docs/benchmarks.md from benchmarks/results/*.json
+	$(BIN)/python benchmarks/render.py
 
 lock:  ## re-pin: rebuild the lock from a fresh resolve of pyproject.toml's ranges
 	rm -rf /tmp/bakeoff-lock && $(PYTHON) -m venv /tmp/bakeoff-lock
