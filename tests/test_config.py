@@ -37,9 +37,10 @@ def test_stale_params_are_detected(tmp_path):
     assert check_params(CONF, stale) == ["models.mlp.lr: conf/ has 0.001, params.yaml has 0.5"]
 
 
-# Every model file is in the default line-up, or, for image models, in an image card's.
+# Every model file is in the full line-up (conf/lineup/full.yaml), or, for image models, in
+# an image card's.
 LINE_UPS = {
-    "tabular": compose_conf(CONF)["models"],
+    "tabular": compose_conf(CONF, ["lineup=full"])["models"],
     "image": compose_conf(CONF, ["data=digits"])["models"],
 }
 

@@ -187,6 +187,7 @@ HEAVY = ("sklearn", "scipy", "mlflow", "torch", "lightning", "matplotlib", "pand
 # is used (a classical contestant never loads torch; mlflow, matplotlib when it logs, draws).
 ALLOWED_AT_IMPORT = {
     "contestant": {"sklearn", "scipy"},
+    "ensemble": {"sklearn", "scipy"},
     "learning_curve": {"sklearn", "scipy"},
     "compare": {"scipy"},
 }
