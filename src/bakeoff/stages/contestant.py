@@ -134,7 +134,8 @@ def record_failure(name: str, failure: TrainingFailed) -> None:
     (out / "plots").mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", {})
     write_json(out / "importance.json", {})
-    write_resamples(name, {"model": name, "status": "failed", "error": "not trained"}, None)
+    error = f"not trained: {failure.reason}"
+    write_resamples(name, {"model": name, "status": "failed", "error": error}, None)
 
 
 def main(argv: list[str] | None = None) -> None:
