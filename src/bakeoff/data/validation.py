@@ -21,6 +21,7 @@ import pandas as pd
 
 from bakeoff.data.ingestion import describe
 from bakeoff.data.splitting import classes_too_small
+from bakeoff.data.suspicious import suspicious_columns
 from bakeoff.params import DataConfig, Params, ValidateConfig
 from bakeoff.problems import Problem, errors, warnings
 
@@ -325,6 +326,7 @@ def validate(
     degenerate = [] if card.get("image") else degenerate_columns(frame, features, file)
     problems += degenerate
     problems += duplicate_rows(frame, config.drop_duplicates, file)
+    problems += suspicious_columns(frame, card, list(data.key), file)
     if errors(problems):
         return frame, card, problems
 
