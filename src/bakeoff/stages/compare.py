@@ -110,7 +110,7 @@ def main() -> None:
         write_json(LEADERBOARD_JSON, board)
         write_text(LEADERBOARD_CSV, leaderboard_csv(ranked, metric))
         write_text(LEADERBOARD_MD, markdown)
-        comparison_plot(ranked, metric, COMPARISON_PLOT)
+        comparison_plot(ranked, metric, COMPARISON_PLOT, config.confidence)
         pareto_plot(
             ranked,
             f"{summary['ranked_by']} {metric}",

@@ -52,7 +52,7 @@ def main() -> None:
             n_jobs=params.compare.n_jobs,
         )
         log.info("%s: %s", name, [(p["train_rows"], round(p["mean"], 4)) for p in curves[name]])
-    trend = read_trend(curves, chosen, metric)
+    trend = read_trend(curves, chosen, metric, params.compare.confidence)
     write_json(
         LEARNING_CURVE_JSON,
         {
@@ -68,7 +68,14 @@ def main() -> None:
     # matplotlib only now: the curves are computed first
     from bakeoff.reporting.plots import learning_curve_plot
 
-    learning_curve_plot(curves, chosen, metric, trend["crossovers"], LEARNING_CURVE_PLOT)
+    learning_curve_plot(
+        curves,
+        chosen,
+        metric,
+        trend["crossovers"],
+        LEARNING_CURVE_PLOT,
+        confidence=params.compare.confidence,
+    )
     log.info("%s", trend["statement"])
 
 
