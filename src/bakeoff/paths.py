@@ -61,6 +61,7 @@ RAW_CARD = Path("data/raw/data_card.json")
 DATASET = Path("data/interim/dataset.parquet")  # validate: what the pipeline trains on
 DATA_CARD = Path("data/interim/data_card.json")  # ...and its card, validation included
 VALIDATION_REPORT = Path("reports/validation.json")
+SPLIT_REPORT = Path("reports/split.json")  # split: parts' sizes and representativeness
 DRIFT_REPORT = Path("reports/drift.json")  # drift: the newest batch against training rows
 DRIFT_SUMMARY = Path("reports/drift.md")
 CHECKPOINTS = Path("checkpoints")  # networks' best/last checkpoints, under the project root

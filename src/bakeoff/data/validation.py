@@ -338,7 +338,8 @@ def validate(
     problems += leakage(frame, features, target, card["task"], config, params.seed)
     if card["task"] == "classification":
         problems += imbalance(frame[target], config)
-    frame = frame.reset_index(drop=True)
+    # The index stays each row's position in the ingested table: the split's default key
+    # (its batch file and position in it) is computed from it.
     # Described afresh (rows, dtypes, missing values, target counts, content hash): this is
     # the table the models train on, and its hash tags their runs.
     types = {c: card["features"][c] for c in features}

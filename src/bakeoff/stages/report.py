@@ -24,6 +24,7 @@ from bakeoff.paths import (
     LEARNING_CURVE_PLOT,
     PARETO_PLOT,
     PROMOTION_REPORT,
+    SPLIT_REPORT,
     report_path,
     summary_path,
 )
@@ -48,6 +49,7 @@ def main() -> None:
         card=read_json(DATA_CARD),
         drift=read_json(DRIFT_REPORT),
         promotion=read_json(PROMOTION_REPORT),
+        split=read_json(SPLIT_REPORT),
         curve=curve,
         plots={
             "comparison": COMPARISON_PLOT,
