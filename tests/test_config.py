@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import yaml
+from hydra.errors import InstantiationException
 
 from bakeoff.models import build_model
 from bakeoff.models.tabular import TabularModel
@@ -64,7 +65,7 @@ def test_overrides_reach_the_typed_params():
 
 
 def test_unknown_model_target_fails_clearly():
-    with pytest.raises(Exception, match="no_such_factory"):
+    with pytest.raises(InstantiationException, match="no_such_factory"):
         build_model({"_target_": "bakeoff.models.classical.no_such_factory"}, "classification")
 
 
@@ -98,7 +99,9 @@ def test_every_trainer_config_composes_into_the_deep_models(name):
 
     models = compose_conf(CONF, [f"trainer={name}"])["models"]
     assert models["mlp"]["trainer"].keys() <= TRAINER_DEFAULTS.keys()
-    assert models["mlp"]["trainer"]["accelerator"] in ("auto", "cpu", "gpu", "mps")
+    # Every network gets exactly the chosen file's settings.
+    chosen = yaml.safe_load((CONF / "trainer" / f"{name}.yaml").read_text())
+    assert all(models[m]["trainer"] == chosen for m in ("mlp", "resnet", "ft_transformer"))
 
 
 @pytest.mark.parametrize(
