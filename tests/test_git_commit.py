@@ -25,6 +25,15 @@ def test_files_the_run_writes_do_not_make_the_commit_dirty(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path / "src")  # stages may run below the root
     for name in ("params.yaml", "dvc.lock", "reports/leaderboard.json"):
         (tmp_path / name).write_text("written by the run\n")
+    # `dvc exp run` stages new files while it runs: outputs' .gitignore, its own state.
+    for name in ("data/models/.gitignore", ".dvc/tmp/repro.dat"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("written by DVC\n")
+        git(tmp_path, "add", "-f", name)
     assert git_commit() == head
     (tmp_path / "src/model.py").write_text("edited\n")
     assert git_commit() == f"{head}-dirty"
+    (tmp_path / "src/model.py").write_text("before\n")
+    (tmp_path / "src/new.py").write_text("staged\n")
+    git(tmp_path, "add", "src/new.py")
+    assert git_commit() == f"{head}-dirty"  # new code, staged: part of what ran

@@ -21,9 +21,11 @@ PACKAGES = (
 )
 
 
-# What a pipeline run writes itself (params.yaml composed by `dvc exp run`, dvc.lock, the
-# outputs): changes there are the run's doing, not local edits to the code it ran.
-RUN_WRITES = ("params.yaml", "dvc.lock", "reports")
+# What a pipeline run writes itself: params.yaml (composed by `dvc exp run`), dvc.lock, the
+# outputs and the .gitignore files DVC keeps next to them, DVC's own state; `dvc exp run`
+# even stages some of them in git while it runs. Changes there are the run's doing, not
+# local edits to the code it ran.
+RUN_WRITES = ("params.yaml", "dvc.lock", "reports", "data", ".dvc")
 
 
 def git_commit() -> str:
