@@ -28,6 +28,7 @@ from bakeoff.evaluation.verdict import (
     tuning_text,
 )
 from bakeoff.fileio import read_json, write_json, write_text
+from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import (
     COMPARISON_PLOT,
@@ -56,6 +57,7 @@ def read_resamples(name: str) -> dict[str, Any] | None:
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     config = params.compare
     card = read_json(DATA_CARD)

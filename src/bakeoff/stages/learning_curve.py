@@ -16,6 +16,7 @@ from bakeoff import setup_logging
 from bakeoff.data.features import FeatureSplits
 from bakeoff.evaluation.learning_curve import curve_table, learning_curve, read_trend
 from bakeoff.fileio import read_json, write_json, write_text
+from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import (
     DATA_CARD,
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     board = read_json(LEADERBOARD_JSON)
     metric = board["metric"]

@@ -19,6 +19,7 @@ from bakeoff import setup_logging
 from bakeoff.evaluation.metrics import PRIMARY_METRIC
 from bakeoff.evaluation.promotion import choose_challenger, decide
 from bakeoff.fileio import read_json, write_json
+from bakeoff.guard import hold_workspace
 from bakeoff.params import Params, load_params
 from bakeoff.paths import DATA_CARD, LEADERBOARD_JSON, PROMOTION_REPORT, split_path
 from bakeoff.tracking import store, tags
@@ -103,6 +104,7 @@ def promote(
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     card, board = read_json(DATA_CARD), read_json(LEADERBOARD_JSON)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bakeoff import setup_logging
 from bakeoff.fileio import read_json, write_text
+from bakeoff.guard import hold_workspace
 from bakeoff.params import PARAMS_FILE, load_params
 from bakeoff.paths import (
     COMPARISON_PLOT,
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     board = read_json(LEADERBOARD_JSON)
     commit = git_commit()

@@ -12,6 +12,7 @@ import pandas as pd
 from bakeoff import setup_logging
 from bakeoff.data.splitting import missing_classes, split_frame, unrepresentative_parts
 from bakeoff.fileio import read_json, write_json, write_parquet
+from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import DATA_CARD, DATASET, SPLIT_REPORT, SPLITS, split_path
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     card = read_json(DATA_CARD)
     frame = pd.read_parquet(DATASET)
