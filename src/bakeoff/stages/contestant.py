@@ -13,6 +13,8 @@ one model, in one process (one import of its libraries, not three).
 
 A contestant that fails to train, or whose refit fails, is recorded as failed (its MLflow
 run FAILED, with the reason) and the bake-off goes on without it (or without its interval).
+So is one whose process the operating system kills: the stage's own process only watches
+the child that does the work (bakeoff.watch) and records the death.
 """
 
 from __future__ import annotations
