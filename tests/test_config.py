@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import yaml
+from hydra.errors import InstantiationException
 
 from bakeoff.models import build_model
 from bakeoff.models.tabular import TabularModel
@@ -65,7 +66,7 @@ def test_overrides_reach_the_typed_params():
 
 
 def test_unknown_model_target_fails_clearly():
-    with pytest.raises(Exception, match="no_such_factory"):
+    with pytest.raises(InstantiationException, match="no_such_factory"):
         build_model({"_target_": "bakeoff.models.classical.no_such_factory"}, "classification")
 
 
@@ -97,9 +98,11 @@ def test_importing_the_package_and_training_classical_models_skips_torch_and_opt
 def test_every_trainer_config_composes_into_the_deep_models(name):
     from bakeoff.models.deep import TRAINER_DEFAULTS
 
-    models = compose_conf(CONF, [f"trainer={name}"])["models"]
+    models = compose_conf(CONF, [f"trainer={name}", "lineup=full"])["models"]
     assert models["mlp"]["trainer"].keys() <= TRAINER_DEFAULTS.keys()
-    assert models["mlp"]["trainer"]["accelerator"] in ("auto", "cpu", "gpu", "mps")
+    # Every network gets exactly the chosen file's settings.
+    chosen = yaml.safe_load((CONF / "trainer" / f"{name}.yaml").read_text())
+    assert all(models[m]["trainer"] == chosen for m in ("mlp", "resnet", "ft_transformer"))
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,15 @@ from pipeline_project import PROJECT_ROOT
 SRC = PROJECT_ROOT / "src" / "bakeoff"
 # Bottom to top: a module may import its own layer and the ones below, never one above.
 LAYERS = [
-    {"bakeoff", "bakeoff.params", "bakeoff.paths", "bakeoff.fileio", "bakeoff.problems"},
+    {
+        "bakeoff",
+        "bakeoff.params",
+        "bakeoff.paths",
+        "bakeoff.fileio",
+        "bakeoff.problems",
+        "bakeoff.guard",
+        "bakeoff.watch",
+    },
     {"bakeoff.data"},
     {"bakeoff.models"},
     {"bakeoff.evaluation"},

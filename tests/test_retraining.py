@@ -43,13 +43,20 @@ column_types: {}
 DROPPED = line_up("logreg")
 
 
-def make_batch(seed: int, n: int, first_id: int, shift: float = 0.0, new_colour: float = 0.0):
+def make_batch(
+    seed: int,
+    n: int,
+    first_id: int,
+    shift: float = 0.0,
+    new_colour: float = 0.0,
+    x2_effect: float = -1.0,
+):
     rng = np.random.default_rng(seed)
     x1 = rng.normal(shift, 1.0, n)
     x2 = rng.normal(0.0, 1.0, n)
     colour = rng.choice(["red", "green", "blue"], size=n, p=[0.5, 0.3, 0.2]).astype(object)
     colour[rng.random(n) < new_colour] = "purple"
-    logit = 1.5 * x1 - x2 + 0.8 * (colour == "red")
+    logit = 1.5 * x1 + x2_effect * x2 + 0.8 * (colour == "red")
     label = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
     return pd.DataFrame(
         {
@@ -179,8 +186,8 @@ def _loop(project: Path, folder: Path, client, tmp_path: Path) -> None:
 def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
     # The shared project's breast_cancer MLP, for serving a deep champion in step 5.
     deep_run = json.loads((project / "data/models/mlp/train.json").read_text())["run_id"]
-    # 1. The first batch: v1 becomes champion.
-    make_batch(1, 700, 0).to_csv(folder / "2026-01.csv", index=False)
+    # 1. The first batch: v1 becomes champion. In it x2 does not matter (it will).
+    make_batch(1, 700, 0, x2_effect=0.0).to_csv(folder / "2026-01.csv", index=False)
     exp_run(project, "-S", "promote.margin=0.005")
     promotion = json.loads((project / "reports/promotion.json").read_text())
     assert promotion["challenger_version"] == "1" and promotion["decision"] == "promoted"
@@ -197,9 +204,10 @@ def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
     direct = mlflow.pyfunc.load_model(f"models:/{NAME}/1").predict(new_rows.drop(columns="label"))
     assert_same_predictions(v1, direct)
 
-    # 2. A second batch from the same distribution: only data-dependent stages re-run, rows
-    # keep their parts, nothing drifts, and v2 is promoted only if it beats v1 by the margin.
-    make_batch(2, 700, 1000).to_csv(folder / "2026-02.csv", index=False)
+    # 2. A second batch with the same columns' distributions (nothing drifts), in which x2
+    # now moves the label strongly: only data-dependent stages re-run, rows keep their parts,
+    # and v2, which has seen x2 matter, beats v1 (blind to it) by more than the margin.
+    make_batch(2, 700, 1000, x2_effect=-3.0).to_csv(folder / "2026-02.csv", index=False)
     result = exp_run(project, "-S", "promote.margin=0.005")
     assert "config" not in stages_run(result.stdout)
     assert "ingest" in stages_run(result.stdout)
@@ -227,9 +235,10 @@ def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
     assert scores["2"] == pytest.approx(board["models"]["logreg"]["accuracy"])  # evaluate's
     assert promotion["champion_score"] == pytest.approx(scores["1"])
     assert promotion["challenger_score"] == pytest.approx(scores["2"])
-    better = scores["2"] - scores["1"] > 0.005
-    assert promotion["decision"] == ("promoted" if better else "kept champion")
-    assert champion(client) == ("2" if better else "1")
+    assert scores["2"] - scores["1"] > 0.005, scores
+    assert promotion["decision"] == "promoted"
+    assert promotion["reasons"] == [f"improvement {promotion['improvement']:+.4f} > margin 0.005"]
+    assert champion(client) == "2"
     assert client.get_model_version(NAME, "2").tags["bakeoff.decision"] == promotion["decision"]
     assert str(client.get_model_version_by_alias(NAME, "challenger").version) == "2"
     report = (project / f"reports/{NAME}/report.html").read_text()

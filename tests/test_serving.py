@@ -3,6 +3,7 @@
 import mlflow
 import numpy as np
 import pytest
+from mlflow.exceptions import MlflowException
 
 from bakeoff.evaluation.metrics import predict_proba_columns
 from bakeoff.models import classical
@@ -36,5 +37,5 @@ def test_pyfunc_round_trip(mixed_frame, tmp_path):
 def test_pyfunc_names_a_missing_column(mixed_frame, tmp_path):
     save_served_model(_served(mixed_frame), tmp_path / "model", mixed_frame.head(5), tmp_path)
     loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
-    with pytest.raises(Exception, match="x1"):
+    with pytest.raises(MlflowException, match=r"missing inputs.*'x1'"):
         loaded.predict(mixed_frame.drop(columns=["target", "x1"]))

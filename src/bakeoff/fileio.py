@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -12,12 +13,26 @@ from typing import Any
 import pandas as pd
 
 
+@functools.cache
+def _umask() -> int:
+    """The process's umask (read by setting it, so once: at first use, not per file)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then rename it into place."""
+    """Write through a temporary file in the same folder, then rename it into place.
+
+    The file gets the permissions a plain open() would give it (0666 less the umask, as DVC
+    gives the files it restores): mkstemp's private 0600 would make reports and predictions
+    unreadable to the rest of a team.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         write(Path(tmp))
         os.replace(tmp, path)
     finally:

@@ -16,6 +16,7 @@ TASKS = ("classification", "regression")
 
 
 SPLIT_METHODS = ("hash", "random")
+SPLIT_KEYS = ("batch_row", "content")
 DRIFT_ACTIONS = ("warn", "stop")
 COLUMN_KINDS = ("numeric", "categorical", "boolean", "datetime", "text")
 
@@ -53,6 +54,9 @@ class SplitConfig:
     # hash: each row's part follows from a hash of its key, so rows keep their part when
     # batches are added; random: a seeded shuffle (stratified), re-drawn when rows change.
     method: str = "hash"
+    # hash without data.key: batch_row (batch file + row position in it) or content (the
+    # whole row, target included; copies of a row all land in one part)
+    key: str = "batch_row"
 
     def __post_init__(self):
         if not 0 < self.test_size < 1 or not 0 < self.val_size < 1:
@@ -61,6 +65,8 @@ class SplitConfig:
             raise ValueError("split.test_size + split.val_size must leave rows for training")
         if self.method not in SPLIT_METHODS:
             raise ValueError(f"split.method must be one of {SPLIT_METHODS}, got {self.method!r}")
+        if self.key not in SPLIT_KEYS:
+            raise ValueError(f"split.key must be one of {SPLIT_KEYS}, got {self.key!r}")
 
     def stratified(self, task: str | None) -> bool:
         return self.method == "random" and self.stratify and task == "classification"

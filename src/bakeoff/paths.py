@@ -37,11 +37,31 @@ def relative_name(path: Path, root: Path) -> str:
 
 
 EXTERNAL_DATA = Path("data/external")  # user-placed and downloaded source files
+GLOB_CHARACTERS = "*?["
+
+
+def outside_source(source) -> str:
+    """What `ingest` reads from outside the project, for dvc.yaml's dependency list (through
+    params.yaml's `outside_source`): the card's file or folder when the card allows it
+    (`source.allow_outside_project: true`, one absolute path), else data/external, a
+    dependency already. A source DVC lists is one DVC hashes: editing it re-runs ingest."""
+    path = source.get("path")
+    if (
+        source.get("allow_outside_project")
+        and isinstance(path, str)
+        and os.path.isabs(path)
+        and not any(ch in path for ch in GLOB_CHARACTERS)
+    ):
+        return os.path.normpath(path)
+    return EXTERNAL_DATA.as_posix()
+
+
 RAW_DATASET = Path("data/raw/dataset.parquet")  # ingest: the source as read, typed
 RAW_CARD = Path("data/raw/data_card.json")
 DATASET = Path("data/interim/dataset.parquet")  # validate: what the pipeline trains on
 DATA_CARD = Path("data/interim/data_card.json")  # ...and its card, validation included
 VALIDATION_REPORT = Path("reports/validation.json")
+SPLIT_REPORT = Path("reports/split.json")  # split: parts' sizes and representativeness
 DRIFT_REPORT = Path("reports/drift.json")  # drift: the newest batch against training rows
 DRIFT_SUMMARY = Path("reports/drift.md")
 CHECKPOINTS = Path("checkpoints")  # networks' best/last checkpoints, under the project root

@@ -8,7 +8,9 @@ against what the model was trained on before anything is predicted: missing colu
 values of the wrong type are errors naming the file and column; categories never seen in
 training are warnings (they are encoded as unknown). The output has `prediction` and, for
 classification, one `proba_<class>` column per class, row for row, plus any `--keep`
-columns copied from the input (an ID).
+columns copied from the input (an ID); input columns the model does not read are named once
+and left out. The output may not be the input file, nor an existing file unless
+`--overwrite`.
 """
 
 from __future__ import annotations
@@ -71,6 +73,41 @@ def predict_rows(pyfunc_model, frame: pd.DataFrame, file: str) -> tuple[pd.DataF
     return predictions, problems
 
 
+def output_problem(input_path: Path, output: Path, overwrite: bool) -> Problem | None:
+    """The output must not be the input (the rows would be lost), nor, unless --overwrite,
+    any file that exists."""
+    if output.resolve() == input_path.resolve():
+        return Problem(
+            "output_is_input",
+            f"--output {output} is the input file itself (after following links): writing "
+            "predictions there would destroy the rows; choose another output file",
+            file=str(output),
+        )
+    if output.exists() and not overwrite:
+        return Problem(
+            "output_exists",
+            "--output names a file that exists; choose a new name, or pass --overwrite",
+            file=str(output),
+        )
+    return None
+
+
+def unused_columns(frame: pd.DataFrame, model, keep: list[str], file: str) -> Problem | None:
+    """Input columns the model does not read (nor --keep copies): dropped, and said once."""
+    schema = model.metadata.get_input_schema()
+    used = set(schema.input_names()) if schema is not None else set(frame.columns)
+    unused = [c for c in frame.columns if c not in used and c not in keep]
+    if not unused:
+        return None
+    return Problem(
+        "unused_columns",
+        f"{len(unused)} input column(s) {unused[:20]} are not inputs of the model and are "
+        "left out of the output (--keep copies columns, an ID for instance)",
+        severity="warning",
+        file=file,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -80,7 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", help="registered model (default: the configured dataset)")
     parser.add_argument("--keep", nargs="*", default=[], help="input columns to copy (IDs)")
     parser.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI or the project's")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     args = parser.parse_args(argv)
+    if problem := output_problem(args.input, args.output, args.overwrite):
+        log.error("nothing predicted: %s", problem.line())
+        sys.exit(1)
 
     import mlflow
 
@@ -105,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         model = mlflow.pyfunc.load_model(uri)
         predictions, problems = predict_rows(model, frame, str(args.input))
+        problems += [p for p in [unused_columns(frame, model, args.keep, str(args.input))] if p]
     except DataError as exc:
         log.error("cannot predict %s with %s\n%s", args.input, uri, exc)
         sys.exit(1)

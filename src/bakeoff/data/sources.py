@@ -7,11 +7,14 @@ folder; downloads land in `data/external/` once and are reused.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import logging
+import os
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import pandas as pd
 
 from bakeoff.fileio import write_atomic
 from bakeoff.params import DataConfig
-from bakeoff.paths import EXTERNAL_DATA, relative_name
+from bakeoff.paths import EXTERNAL_DATA, outside_source, relative_name
 from bakeoff.problems import DataError, Problem
 
 log = logging.getLogger(__name__)
@@ -113,6 +116,109 @@ def _delimiter_problem(path: Path, frame: pd.DataFrame, kwargs: dict[str, Any]) 
     )
 
 
+# Leading bytes of binary formats a table is often confused with, and what they are.
+MAGIC_BYTES = (
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a legacy Excel workbook (.xls)"),
+    (b"PAR1", "a Parquet file"),
+    (b"\x1f\x8b", "gzip-compressed"),
+    (b"BZh", "bzip2-compressed"),
+    (b"\xfd7zXZ\x00", "xz-compressed"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"%PDF", "a PDF document"),
+)
+# Compressions pandas undoes itself when the file name ends like this.
+COMPRESSED_SUFFIXES = {
+    "gzip-compressed": ".gz",
+    "bzip2-compressed": ".bz2",
+    "xz-compressed": ".xz",
+    "zstd-compressed": ".zst",
+}
+
+
+def binary_kind(path: Path) -> str | None:
+    """What a binary file is, from its first bytes (None: not one of MAGIC_BYTES)."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    kind = next((what for magic, what in MAGIC_BYTES if head.startswith(magic)), None)
+    if kind == "a zip archive" and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if "xl/workbook.xml" in names:
+            kind = "an Excel workbook (.xlsx, a zip archive)"
+        elif len(names) == 1:
+            kind = f"a zip archive holding {names[0]!r}"
+    return kind
+
+
+def _is_text(path: Path) -> bool:
+    """UTF-8 without NUL bytes in the first 4 KiB (a character cut at the end is fine)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
+
+
+def format_problem(path: Path, fmt: str, source: dict[str, Any]) -> Problem | None:
+    """A binary file where text is expected (an .xlsx renamed .csv), or text where Parquet is
+    expected: say what the file is, not what the text decoder stumbled on."""
+    kind = binary_kind(path)
+    if fmt == "parquet":
+        if kind == "a Parquet file" or (kind is None and not _is_text(path)):
+            return None  # Parquet, or bytes nobody can name: the reader says what it can
+        what = kind or "text (perhaps CSV), not Parquet"
+        return Problem(
+            "wrong_format",
+            f"the card reads it as parquet, but the file is {what}; set data.source.format "
+            "to the file's format (csv, jsonl) or give the file its proper suffix",
+            file=str(path),
+        )
+    if kind is None:
+        return None
+    suffix = COMPRESSED_SUFFIXES.get(kind)
+    if suffix and path.suffix.lower() == suffix:
+        return None  # pandas decompresses it by its name
+    if suffix:
+        fix = f"name it {path.name}{suffix} (pandas then decompresses it) or decompress it"
+    elif kind == "a Parquet file":
+        fix = "rename it to .parquet or set data.source.format: parquet"
+    elif "Excel" in kind:
+        fix = "export the sheet as CSV (or save it as Parquet) and point the card at that"
+    else:
+        fix = "extract or export the table as CSV, JSON lines or Parquet"
+    return Problem(
+        "binary_file",
+        f"the card reads it as {fmt} text, but the file is {kind}: {fix}",
+        file=str(path),
+    )
+
+
+def duplicate_columns(path: Path, kwargs: dict[str, Any]) -> Problem | None:
+    """Column names that occur twice: pandas would rename the second `a` to `a.1` silently."""
+    names = kwargs.get("names")
+    if names is None:
+        if kwargs.get("header", 0) is None:
+            return None
+        header_only = {k: v for k, v in kwargs.items() if k not in ("header", "nrows")}
+        names = pd.read_csv(path, header=None, nrows=1, **header_only).iloc[0].tolist()
+    names = [str(n).strip() for n in names]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if not repeated:
+        return None
+    return Problem(
+        "duplicate_columns",
+        f"column name(s) {repeated} occur more than once in the header (positions "
+        f"{[i + 1 for i, n in enumerate(names) if n in repeated]}); rename them so every "
+        "column has its own name",
+        file=str(path),
+        examples=repeated,
+    )
+
+
 def read_table(path: Path, source: dict[str, Any]) -> pd.DataFrame:
     """A CSV/TSV, Parquet or JSON-lines file with the card's read options."""
     if not path.exists():
@@ -132,7 +238,11 @@ def read_table(path: Path, source: dict[str, Any]) -> pd.DataFrame:
         raise DataError([Problem(rule, f"the dataset file {what}", file=str(path))])
     fmt, default_sep = file_format(path, source)
     kwargs = _csv_arguments(source, default_sep) if fmt == "csv" else {}
+    if problem := format_problem(path, fmt, source):
+        raise DataError([problem])
     try:
+        if fmt == "csv" and (problem := duplicate_columns(path, kwargs)):
+            raise DataError([problem])
         if fmt == "csv":
             frame = pd.read_csv(path, **kwargs)
         elif fmt == "parquet":
@@ -348,9 +458,53 @@ READERS: dict[str, Callable[..., pd.DataFrame]] = {
 KINDS = (*READERS, "images")
 
 
+def named_paths(source: dict[str, Any]) -> list[str]:
+    """The paths a file or image card names (one, a list, a folder or a glob pattern)."""
+    paths = source.get("path")
+    if not paths:
+        return []
+    return [str(p) for p in paths] if isinstance(paths, list | tuple) else [str(paths)]
+
+
+def outside_problems(source: dict[str, Any], root: Path) -> list[Problem]:
+    """Source paths outside the project: refused unless the card allows them, and then only
+    as one absolute file or folder, the form dvc.yaml can list as a dependency (so that DVC
+    sees it change; see paths.outside_source)."""
+    problems = []
+    project = os.path.abspath(root)
+    allowed = bool(source.get("allow_outside_project"))
+    for name in named_paths(source):
+        # Normalised, not resolved: a symlink placed in data/external is the user's choice
+        # and DVC hashes what it points at; `..` and absolute paths are what leave the project.
+        where = os.path.abspath(os.path.join(project, name))
+        if os.path.commonpath([project, where]) == project:
+            continue
+        if not allowed:
+            message = (
+                f"the card's source.path {name!r} lies outside the project ({project}); the "
+                f"pipeline reads only files it tracks: copy or link it into {EXTERNAL_DATA}/ "
+                "and point the card there, or, to read it in place, set "
+                "data.source.allow_outside_project: true (it then becomes a dependency DVC "
+                "checks on every run)"
+            )
+        elif outside_source(source) != os.path.normpath(name):
+            message = (
+                f"source.allow_outside_project reads {name!r} in place only as one absolute "
+                "path to a file or folder (no list, pattern or relative path), the form DVC "
+                "can track as a dependency; give its absolute path, or copy it into "
+                f"{EXTERNAL_DATA}/"
+            )
+        else:
+            continue
+        problems.append(Problem("outside_project", message, file=where))
+    return problems
+
+
 def read_source(data: DataConfig, root: Path) -> pd.DataFrame:
     """The card's source as a table; image datasets as one float pixel column per value."""
     kind = data.source.get("kind")
+    if kind in ("file", "images") and (problems := outside_problems(data.source, root)):
+        raise DataError(problems)
     if kind == "images":
         from bakeoff.data.images import read_images
 

@@ -9,7 +9,9 @@ classification, that re-draws every part when the rows change.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bakeoff.data.rows import row_fractions
@@ -33,15 +35,44 @@ def classes_too_small(y: pd.Series) -> tuple[pd.Series, str | None]:
     )
 
 
+def batch_rows(index: pd.Index, batches: list[dict[str, Any]] | None) -> pd.DataFrame:
+    """Each row's batch file and its position within that batch, from its position in the
+    ingested table (validate keeps that as the index) and the batches' row counts (the data
+    card's `batches`; None: one batch). Appending a batch changes no earlier row's pair."""
+    if pd.api.types.is_integer_dtype(index):
+        positions = np.asarray(index, dtype=np.int64)
+    else:
+        positions = np.arange(len(index))
+    batches = batches or [{"file": "", "rows": int(positions.max(initial=-1)) + 1}]
+    ends = np.cumsum([int(b["rows"]) for b in batches])
+    which = np.minimum(np.searchsorted(ends, positions, side="right"), len(batches) - 1)
+    starts = ends - [int(b["rows"]) for b in batches]
+    files = np.asarray([str(b["file"]) for b in batches], dtype=object)
+    return pd.DataFrame({"batch": files[which], "row": positions - starts[which]}, index=index)
+
+
 def hash_split(
-    frame: pd.DataFrame, *, key: list[str], config: SplitConfig, seed: int
+    frame: pd.DataFrame,
+    *,
+    key: list[str],
+    config: SplitConfig,
+    seed: int,
+    batches: list[dict[str, Any]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Rows whose key hashes below test_size go to test, the next val_size to val: a row's
-    part depends on its key and the seed alone, never on the other rows."""
+    part depends on its key and the seed alone, never on the other rows.
+
+    The key: data.key's columns when set; else split.key, `batch_row` (the batch file and
+    the row's position in it: copies of a row are different rows, so they spread over the
+    parts like any others) or `content` (the whole row, target included: every copy of a row
+    lands in the same part, which skews the parts of a table with many duplicates)."""
     missing = [c for c in key if c not in frame.columns]
     if missing:
         raise ValueError(f"data.key names columns the table does not have: {missing}")
-    u = row_fractions(frame, key or None, seed)
+    if key or config.key == "content":
+        u = row_fractions(frame, key or None, seed)
+    else:
+        u = row_fractions(batch_rows(frame.index, batches), None, seed)
     test = u < config.test_size
     val = ~test & (u < config.test_size + config.val_size)
     return {"train": frame[~test & ~val], "val": frame[val], "test": frame[test]}
@@ -67,11 +98,12 @@ def split_frame(
     config: SplitConfig,
     seed: int,
     key: list[str] | None = None,
+    batches: list[dict[str, Any]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Split rows into train/val/test with the configured shares of all rows."""
     # SplitConfig checked shares and method when params were read (the config stage).
     if config.method == "hash":
-        return hash_split(frame, key=list(key or []), config=config, seed=seed)
+        return hash_split(frame, key=list(key or []), config=config, seed=seed, batches=batches)
     from sklearn.model_selection import train_test_split  # method random only
 
     stratify = config.stratified(task)
@@ -93,3 +125,57 @@ def split_frame(
         stratify=rest[target] if stratify else None,
     )
     return {"train": train, "val": val, "test": test}
+
+
+# A part whose target differs from the other rows' with a p-value below this is called
+# unrepresentative (three parts: about 3 % of random splits are flagged by chance).
+UNREPRESENTATIVE_P = 0.01
+
+
+def unrepresentative_parts(
+    parts: dict[str, pd.DataFrame], target: str, task: str
+) -> list[dict[str, Any]]:
+    """Parts whose target differs from the rest of the rows by more than sampling error
+    explains: class counts (chi-square test of the part against the other parts) or the
+    target's mean (Welch's t-test). One record per such part, with a sentence."""
+    from scipy import stats  # the split stage's check only (validate imports this module)
+
+    found = []
+    for name, part in parts.items():
+        rest = pd.concat([p[target] for other, p in parts.items() if other != name])
+        y = part[target].dropna()
+        rest = rest.dropna()
+        if len(y) < 2 or len(rest) < 2:
+            continue
+        if task == "classification":
+            table = pd.crosstab(
+                np.r_[np.zeros(len(y)), np.ones(len(rest))], np.r_[y.astype(str), rest.astype(str)]
+            )
+            if table.shape[1] < 2:
+                continue
+            p_value = float(stats.chi2_contingency(table)[1])
+            shares = y.astype(str).value_counts(normalize=True)
+            others = rest.astype(str).value_counts(normalize=True)
+            worst = (shares.reindex(others.index, fill_value=0) - others).abs().idxmax()
+            what = (
+                f"class {worst!r} is {shares.get(worst, 0):.1%} of it against "
+                f"{others[worst]:.1%} of the other rows"
+            )
+        else:
+            p_value = float(stats.ttest_ind(y, rest, equal_var=False).pvalue)
+            what = f"its target mean is {y.mean():.4g} against {rest.mean():.4g} in the other rows"
+        if p_value < UNREPRESENTATIVE_P:
+            found.append(
+                {
+                    "part": name,
+                    "rows": len(part),
+                    "p_value": p_value,
+                    "message": (
+                        f"the {name} split is not representative: {what} (p = {p_value:.2g}, "
+                        "more than sampling error explains). Its scores will mislead; if the "
+                        "table has many duplicate rows under split.key: content, use the "
+                        "default split.key: batch_row, or set data.key to a row identifier"
+                    ),
+                }
+            )
+    return found

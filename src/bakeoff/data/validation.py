@@ -21,6 +21,7 @@ import pandas as pd
 
 from bakeoff.data.ingestion import describe
 from bakeoff.data.splitting import classes_too_small
+from bakeoff.data.suspicious import suspicious_columns
 from bakeoff.params import DataConfig, Params, ValidateConfig
 from bakeoff.problems import Problem, errors, warnings
 
@@ -325,6 +326,7 @@ def validate(
     degenerate = [] if card.get("image") else degenerate_columns(frame, features, file)
     problems += degenerate
     problems += duplicate_rows(frame, config.drop_duplicates, file)
+    problems += suspicious_columns(frame, card, list(data.key), file)
     if errors(problems):
         return frame, card, problems
 
@@ -336,7 +338,8 @@ def validate(
     problems += leakage(frame, features, target, card["task"], config, params.seed)
     if card["task"] == "classification":
         problems += imbalance(frame[target], config)
-    frame = frame.reset_index(drop=True)
+    # The index stays each row's position in the ingested table: the split's default key
+    # (its batch file and position in it) is computed from it.
     # Described afresh (rows, dtypes, missing values, target counts, content hash): this is
     # the table the models train on, and its hash tags their runs.
     types = {c: card["features"][c] for c in features}

@@ -8,6 +8,7 @@ other data does. Early stopping keeps the full validation split at every size.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from typing import Any
@@ -48,6 +49,14 @@ def fraction_rows(fraction: float, total: int, minimum: int) -> int:
     return min(total, max(minimum, math.ceil(fraction * total)))
 
 
+def rows_for(train: pd.DataFrame, order: np.ndarray, n: int) -> pd.DataFrame:
+    """The first `n` rows of `order`; all of them in the training split's own order, so that
+    the first draw's full-size fit is the final fit itself (same rows, same order, same
+    seed): forests' bootstraps, boosting's internal validation split and networks' batches
+    depend on the order, so reusing the final fit's score is exact for every contestant."""
+    return train if n == len(train) else train.iloc[order[:n]]
+
+
 def learning_curve(
     config: dict[str, Any],
     splits: FeatureSplits,
@@ -80,7 +89,7 @@ def learning_curve(
         {
             "config": reseeded(config, seed + r),
             "task": task,
-            "train": train.iloc[orders[r][: sizes[f]]],
+            "train": rows_for(train, orders[r], sizes[f]),
             "val": splits.val,
             "scored": splits.test,
             "target": target,
@@ -102,31 +111,90 @@ def learning_curve(
     ]
 
 
+def separated(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two points' intervals do not overlap: only then does one lead."""
+    return a["low"] > b["high"] or b["low"] > a["high"]
+
+
+def gain_difference(
+    curves: dict[str, list[dict[str, Any]]],
+    faster: str,
+    slower: str,
+    sign: int,
+    doublings: float,
+    confidence: float,
+) -> dict[str, float]:
+    """How much more `faster` gains per doubling than `slower` over the last step, with an
+    interval: paired over the repeats (the two curves share their nested orders) when each
+    point holds two or more scores, else from the four points' intervals (widest case)."""
+    f_prev, f_last = curves[faster][-2:]
+    s_prev, s_last = curves[slower][-2:]
+    scored = [p.get("scores") or [] for p in (f_prev, f_last, s_prev, s_last)]
+    if min(map(len, scored)) >= 2 and len({len(x) for x in scored}) == 1:
+        fp, fl, sp, sl = (np.asarray(x, dtype=float) for x in scored)
+        differences = sign * ((fl - fp) - (sl - sp)) / doublings
+        return mean_interval(differences, confidence=confidence)
+    mean = sign * ((f_last["mean"] - f_prev["mean"]) - (s_last["mean"] - s_prev["mean"]))
+    spread = sum(p["high"] - p["low"] for p in (f_prev, f_last, s_prev, s_last))
+    return {
+        "mean": mean / doublings,
+        "low": (mean - spread) / doublings,
+        "high": (mean + spread) / doublings,
+    }
+
+
 def read_trend(
-    curves: dict[str, list[dict[str, Any]]], families: dict[str, str], metric: str
+    curves: dict[str, list[dict[str, Any]]],
+    families: dict[str, str],
+    metric: str,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Crossovers between the two curves, and whether the last doubling's gains suggest more
-    data would change who leads. An extrapolation of two points is only a hint."""
+    data would change who leads; each stated only where the intervals support it (a lead:
+    non-overlapping intervals; a crossover: a lead each way; a trend: a gain difference
+    whose interval excludes zero). An extrapolation of two points is only a hint."""
     higher = HIGHER_IS_BETTER[metric]
     names = list(curves)
     if len(names) != 2:
         return {"crossovers": [], "statement": "Only one family has a model: nothing to compare."}
     a, b = names
     sign = 1 if higher else -1
+    level = f"{confidence:.0%}"
     gaps = [sign * (pa["mean"] - pb["mean"]) for pa, pb in zip(curves[a], curves[b], strict=True)]
+    apart = [separated(pa, pb) for pa, pb in zip(curves[a], curves[b], strict=True)]
     rows = [p["train_rows"] for p in curves[a]]
+    if not any(apart):
+        return {
+            "crossovers": [],
+            "leader": None,
+            "within_noise": True,
+            "statement": (
+                f"The two curves are within noise of each other at every size: their {level} "
+                f"intervals overlap from {rows[0]} to {rows[-1]} training rows, so they do not "
+                "show that either family does better, or gains more from data, here."
+            ),
+        }
+    leads = [(i, gaps[i] > 0) for i in range(len(gaps)) if apart[i]]
     crossovers = [
         {
-            "between_rows": [rows[i], rows[i + 1]],
-            "leader_before": a if gaps[i] > 0 else b,
-            "leader_after": a if gaps[i + 1] > 0 else b,
+            "between_rows": [rows[i], rows[j]],
+            "leader_before": a if before else b,
+            "leader_after": a if after else b,
         }
-        for i in range(len(gaps) - 1)
-        if gaps[i] * gaps[i + 1] < 0
+        for (i, before), (j, after) in itertools.pairwise(leads)
+        if before != after
     ]
     leader, trailer = (a, b) if gaps[-1] >= 0 else (b, a)
     gap = abs(gaps[-1])
-    text = [f"At {rows[-1]} training rows {families[leader]} {leader} leads by {gap:.4f} {metric}."]
+    if apart[-1]:
+        text = [
+            f"At {rows[-1]} training rows {families[leader]} {leader} leads by {gap:.4f} {metric}."
+        ]
+    else:
+        text = [
+            f"At {rows[-1]} training rows the two are within noise of each other ({leader} is "
+            f"ahead by {gap:.4f} {metric}, but their {level} intervals overlap)."
+        ]
     if crossovers:
         text.append(
             "The curves cross: "
@@ -137,8 +205,9 @@ def read_trend(
             )
             + "."
         )
-    if len(rows) < 2:
-        return {"crossovers": crossovers, "statement": " ".join(text), "leader": leader}
+    result = {"crossovers": crossovers, "leader": leader if apart[-1] else None}
+    if len(rows) < 2 or not apart[-1]:
+        return {**result, "statement": " ".join(text)}
     doublings = math.log2(rows[-1] / rows[-2]) or 1.0
     gain = {
         name: sign * (curves[name][-1]["mean"] - curves[name][-2]["mean"]) / doublings
@@ -148,10 +217,17 @@ def read_trend(
         f"Over the last step ({rows[-2]} to {rows[-1]} rows) each doubling of the data gained "
         f"{gain[leader]:+.4f} for {leader} and {gain[trailer]:+.4f} for {trailer}."
     )
-    closing = gain[trailer] - gain[leader]
-    needed = gap / closing if closing > 1e-9 else None  # float noise is not a trend
+    closing = gain_difference(curves, trailer, leader, sign, doublings, confidence)
+    needed = gap / closing["mean"] if closing["low"] > 0 else None
     if gap == 0:
         text.append("The two are level at full size.")
+    elif closing["mean"] > 1e-9 and needed is None:  # float noise is not a trend either
+        text.append(
+            f"{trailer} gains faster in the means, but the difference in gains "
+            f"[{closing['low']:+.4f}, {closing['high']:+.4f}] per doubling ({level}) includes "
+            "zero: within noise, so the curves do not say whether more data would change who "
+            "leads."
+        )
     elif needed is not None and needed > MAX_DOUBLINGS:
         text.append(
             f"{trailer} gains a little faster, but at that rate it would need more than "
@@ -170,10 +246,10 @@ def read_trend(
         )
     text.append("This extrapolates a short trend: a hint, not a forecast.")
     return {
-        "crossovers": crossovers,
+        **result,
         "statement": " ".join(text),
-        "leader": leader,
         "gain_per_doubling": gain,
+        "gain_difference": closing,
         "doublings_to_close": needed,
     }
 

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bakeoff.evaluation.refits import RefitFailed
+
 log = logging.getLogger(__name__)
 
 # What starting the worker processes costs, importing the model's libraries in each
@@ -110,5 +112,12 @@ def run_all(
         workers,
         threads,
     )
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
     with parallel_config(backend="loky", inner_max_num_threads=threads):
-        return [first, *Parallel(n_jobs=workers)(delayed(function)(**task) for task in rest)]
+        try:
+            return [first, *Parallel(n_jobs=workers)(delayed(function)(**task) for task in rest)]
+        except TerminatedWorkerError as exc:
+            # A refit's process killed by the operating system (out of memory, most often):
+            # the contestant's failure, which the bake-off records and survives.
+            raise RefitFailed(f"a refit's worker process was killed: {exc}") from exc

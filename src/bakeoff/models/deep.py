@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from bakeoff.models import preprocessing
+from bakeoff.models.memory import check_memory
 from bakeoff.models.network_inputs import UNKNOWN_CODE, quantile_codes
 from bakeoff.models.tabular import TabularModel, task_tags
 
@@ -59,6 +60,8 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     # Continue from checkpoint_dir/last.ckpt when it exists (to the same final weights as an
     # uninterrupted run on the CPU in deterministic mode).
     "resume": False,
+    # Refuse to train when the estimated memory exceeds this (None: what is free now).
+    "max_memory_mb": None,
 }
 
 
@@ -320,6 +323,15 @@ class _LightningEstimator(BaseEstimator):
         trainer = self._make_trainer(config, callbacks)
         # For the cost ledger: what the run actually used ("cpu", "cuda", "mps").
         self.accelerator_ = type(trainer.accelerator).__name__.removesuffix("Accelerator").lower()
+        # Before any memory is taken: a network too large fails here, as a contestant.
+        check_memory(
+            network,
+            name=type(self).__name__,
+            n_features=self.n_features_in_,
+            batch_size=min(self.batch_size, len(X)),
+            max_memory_mb=config["max_memory_mb"],
+            accelerator=self.accelerator_,
+        )
         resume_from = _resume_path(config)
         val_batches = None
         if val is not None:

@@ -292,7 +292,7 @@ def drift_context(drift: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def data_context(card: dict[str, Any]) -> dict[str, Any]:
+def data_context(card: dict[str, Any], split: dict[str, Any] | None = None) -> dict[str, Any]:
     kinds: dict[str, int] = {}
     for kind in card["features"].values():
         kinds[kind] = kinds.get(kind, 0) + 1
@@ -300,6 +300,11 @@ def data_context(card: dict[str, Any]) -> dict[str, Any]:
         {"rule": w.get("rule", ""), "column": w.get("column") or "", "message": w.get("message")}
         for w in card.get("validation", {}).get("warnings", [])
         if isinstance(w, dict)
+    ]
+    # The split stage's check: a part whose target is off taints every score measured on it.
+    warnings += [
+        {"rule": "unrepresentative_split", "column": card["target"], "message": found["message"]}
+        for found in (split or {}).get("unrepresentative", [])
     ]
     return {
         "rows": fmt.count(card["rows"]),
@@ -336,6 +341,7 @@ def report_context(
     lock_hash: str | None,
     params_text: str,
     latency_rows: int | None = None,
+    split: dict | None = None,
 ) -> dict[str, Any]:
     """Everything the page shows, formatted."""
     return {
@@ -349,7 +355,7 @@ def report_context(
         "recommendation": recommendation_context(board),
         "promotion": promotion_context(promotion),
         "drift": drift_context(drift),
-        "data": data_context(card),
+        "data": data_context(card, split),
         "reproduce": reproduce_context(commit, lock_hash, params_text),
         "plots": {name: data_uri(path) for name, path in plots.items()},
     }

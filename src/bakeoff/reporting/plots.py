@@ -59,9 +59,13 @@ def residual_plot(y_true, y_pred, title: str, path: Path) -> None:
 FAMILY_COLOURS = {"classical": "#4C72B0", "deep": "#DD8452"}
 
 
-def comparison_plot(rows: list[dict], metric: str, path: Path) -> None:
+def comparison_plot(rows: list[dict], metric: str, path: Path, confidence: float = 0.95) -> None:
+    _save(comparison_figure(rows, metric, confidence), path)
+
+
+def comparison_figure(rows: list[dict], metric: str, confidence: float = 0.95):
     """Horizontal bars of the test score, coloured by family; where a row has resampled
-    scores (`cv`), their mean and interval as a black point with error bars."""
+    scores (`cv`), their mean and `confidence` interval as a black point with error bars."""
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(rows) + 1.4))
     rows = rows[::-1]
     names = [r["model"] for r in rows]
@@ -89,7 +93,7 @@ def comparison_plot(rows: list[dict], metric: str, path: Path) -> None:
     handles.append(plt.Line2D([], [], marker="o", color="black", linestyle="none"))
     ax.legend(
         handles,
-        [*FAMILY_COLOURS, "resampled mean, 95% CI"],
+        [*FAMILY_COLOURS, f"resampled mean, {confidence:.0%} interval"],
         loc="upper center",
         bbox_to_anchor=(0.5, -0.12 - 0.3 / len(rows)),
         ncol=3,
@@ -97,27 +101,49 @@ def comparison_plot(rows: list[dict], metric: str, path: Path) -> None:
     )
     ax.set_xlabel(f"{metric} (bars: test split)")
     ax.set_title("bake-off leaderboard")
-    _save(fig, path)
+    return fig
 
 
 def learning_curve_plot(
-    curves: dict[str, list[dict]], families: dict[str, str], metric: str, crossovers, path: Path
+    curves: dict[str, list[dict]],
+    families: dict[str, str],
+    metric: str,
+    crossovers,
+    path: Path,
+    confidence: float = 0.95,
 ) -> None:
-    """Test score against training rows (log scale) per model, with the repeats' interval."""
+    _save(learning_curve_figure(curves, families, metric, crossovers, confidence), path)
+
+
+def learning_curve_figure(
+    curves: dict[str, list[dict]],
+    families: dict[str, str],
+    metric: str,
+    crossovers,
+    confidence: float = 0.95,
+):
+    """Test score against training rows (log scale) per model, its band the repeats'
+    `confidence` interval; grey spans only where a crossover is supported (read_trend)."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, points in curves.items():
         colour = FAMILY_COLOURS.get(families[name], "grey")
         rows = [p["train_rows"] for p in points]
         ax.plot(rows, [p["mean"] for p in points], marker="o", color=colour, label=name)
         ax.fill_between(
-            rows, [p["low"] for p in points], [p["high"] for p in points], color=colour, alpha=0.2
+            rows,
+            [p["low"] for p in points],
+            [p["high"] for p in points],
+            color=colour,
+            alpha=0.2,
+            label=f"{name}: {confidence:.0%} interval",
         )
-    for crossing in crossovers:
-        ax.axvspan(*crossing["between_rows"], color="grey", alpha=0.12)
+    for i, crossing in enumerate(crossovers):
+        label = "crossover (intervals apart on both sides)" if i == 0 else None
+        ax.axvspan(*crossing["between_rows"], color="grey", alpha=0.12, label=label)
     ax.set_xscale("log")
     ax.set(xlabel="training rows", ylabel=f"test {metric}", title="learning curves")
     ax.legend(fontsize=8)
-    _save(fig, path)
+    return fig
 
 
 def pareto_plot(

@@ -25,6 +25,7 @@ from bakeoff.evaluation.verdict import (
     summarize,
 )
 from bakeoff.fileio import read_json, write_json, write_text
+from bakeoff.guard import hold_workspace
 from bakeoff.models.ensemble import NAME as ENSEMBLE
 from bakeoff.params import load_params
 from bakeoff.paths import (
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     config = params.compare
     card = read_json(DATA_CARD)
@@ -76,7 +78,7 @@ def main() -> None:
         write_json(LEADERBOARD_JSON, board)
         write_text(LEADERBOARD_CSV, leaderboard_csv(ranked, metric))
         write_text(LEADERBOARD_MD, markdown)
-        comparison_plot(ranked, metric, COMPARISON_PLOT)
+        comparison_plot(ranked, metric, COMPARISON_PLOT, config.confidence)
         pareto_plot(
             ranked,
             f"{summary['ranked_by']} {metric}",

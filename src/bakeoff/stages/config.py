@@ -12,6 +12,7 @@ import os
 import sys
 
 from bakeoff import setup_logging
+from bakeoff.guard import hold_workspace
 from bakeoff.params import check_params, load_params
 from bakeoff.paths import CONFIG_CHECK, find_workspace
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     workspace = find_workspace()
     # Under `dvc exp run` DVC has just composed params.yaml from conf/ plus the -S overrides.
     composed_now = bool(os.environ.get("DVC_EXP_NAME"))

@@ -13,12 +13,25 @@ one model, in one process (one import of its libraries, not three).
 
 A contestant that fails to train, or whose refit fails, is recorded as failed (its MLflow
 run FAILED, with the reason) and the bake-off goes on without it (or without its interval).
+So is one whose process the operating system kills: the stage's own process only watches
+the child that does the work (bakeoff.watch) and records the death.
 """
 
 from __future__ import annotations
 
+# This process only watches: the contestant's work runs in a child process (the same
+# command, bakeoff.watch), so that the operating system killing it (out of memory) is
+# recorded as this contestant's failure and the bake-off goes on. Before the imports below,
+# which the watching process never pays for.
+if __name__ == "__main__":
+    from bakeoff.watch import watch_unless_child
+
+    watch_unless_child("bakeoff.stages.contestant")
+
 import logging
+import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -31,6 +44,7 @@ from bakeoff.evaluation.refits import RefitFailed
 from bakeoff.evaluation.resampling import ratio, resample_with_predictions
 from bakeoff.evaluation.testing import evaluate_saved, save_evaluation
 from bakeoff.fileio import read_json, write_json, write_parquet
+from bakeoff.guard import hold_workspace
 from bakeoff.models.fitting import is_rank_zero, with_checkpoints
 from bakeoff.params import Params, load_model_params
 from bakeoff.paths import (
@@ -41,7 +55,9 @@ from bakeoff.paths import (
     resample_predictions_path,
     split_path,
 )
+from bakeoff.tracking.orphans import close_orphans_of
 from bakeoff.tracking.runs import TrainingFailed, log_evaluation, log_resamples, train_and_log
+from bakeoff.watch import KILLED_PID, KILLED_REASON
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +154,56 @@ def record_failure(name: str, failure: TrainingFailed) -> None:
     write_resamples(name, {"model": name, "status": "failed", "error": error}, None)
 
 
+def record_killed(name: str, params: Params, reason: str, pid: str) -> None:
+    """The watched child was killed (bakeoff.watch): its MLflow run ends KILLED with the
+    reason, and its records say it failed; what it finished before stays (a contestant
+    killed while resampling keeps its scores, without an interval)."""
+    closed = close_orphans_of(params.data.name, params.tracking_uri, reason, pid=pid)
+    run_id = closed[0] if closed else None
+    trained = model_dir(name) / "train.json"
+    evaluated = evaluation_dir(name) / "metrics.json"
+    if trained.is_file() and read_json(trained).get("status") == "trained" and evaluated.is_file():
+        log.error("%s was killed while resampling (%s): no interval for it", name, reason)
+        write_resamples(name, {"model": name, "status": "failed", "error": reason}, None)
+        return
+    record_failure(name, TrainingFailed(name, run_id, reason))
+
+
+def interrupted_message(name: str, params: Params, exc: KeyboardInterrupt) -> str:
+    """What a user who pressed Ctrl-C (or whose scheduler sent SIGTERM) needs to know."""
+    resume = "BAKEOFF_RESUME=1 dvc exp run" if "trainer" in params.models[name] else "dvc exp run"
+    checkpoints = (
+        f" (the network continues from checkpoints/{params.data.name}/{name}/last.ckpt)"
+        if "trainer" in params.models[name]
+        else ""
+    )
+    return (
+        f"{name}: interrupted ({exc or 'Ctrl-C'}); its MLflow run was ended KILLED and "
+        f"nothing was recorded for it. To go on, run `{resume}`{checkpoints}; other "
+        "stages that finished are not run again."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     name, params = load_model_params(argv, __doc__.splitlines()[0])
+    if os.environ.get(KILLED_REASON):  # bakeoff.watch: the child doing the work was killed
+        record_killed(name, params, os.environ[KILLED_REASON], os.environ.get(KILLED_PID, ""))
+        return
     # SIGTERM (a scheduler, `kill`) ends the run like Ctrl-C does: KILLED, not RUNNING.
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        _contestant(name, params)
+    except KeyboardInterrupt as exc:
+        log.error("%s", interrupted_message(name, params, exc))
+        sys.exit(130)
+
+
+def _contestant(name: str, params: Params) -> None:
+    """Train, evaluate and resample `name` (the stage's work, in the watched child)."""
+    if is_rank_zero():  # runs of this contestant's earlier killed processes, if any
+        close_orphans_of(params.data.name, params.tracking_uri)
     card = read_json(DATA_CARD)
     splits = FeatureSplits.read(card)
 

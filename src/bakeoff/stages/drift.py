@@ -11,6 +11,7 @@ import pandas as pd
 from bakeoff import setup_logging
 from bakeoff.data.drift import drift_report
 from bakeoff.fileio import read_json, write_json, write_text
+from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import DATA_CARD, DRIFT_REPORT, DRIFT_SUMMARY, RAW_DATASET, split_path
 from bakeoff.reporting.drift import drift_markdown
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     config = params.drift
     card = read_json(DATA_CARD)

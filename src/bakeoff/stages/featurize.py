@@ -11,6 +11,7 @@ import pandas as pd
 from bakeoff import setup_logging
 from bakeoff.data.features import apply_steps
 from bakeoff.fileio import read_json, write_parquet
+from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import DATA_CARD, SPLITS, features_path, split_path
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     target = read_json(DATA_CARD)["target"]
     for name in SPLITS:

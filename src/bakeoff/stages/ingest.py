@@ -16,6 +16,7 @@ from bakeoff import setup_logging
 from bakeoff.data.ingestion import ingest
 from bakeoff.data.sources import read_source
 from bakeoff.fileio import write_json, write_parquet
+from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import RAW_CARD, RAW_DATASET, find_workspace
 from bakeoff.problems import DataError
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     root = find_workspace()
     try:

@@ -16,6 +16,7 @@ from bakeoff import setup_logging
 from bakeoff.data.features import FeatureSplits
 from bakeoff.evaluation.learning_curve import curve_table, learning_curve, read_trend
 from bakeoff.fileio import read_json, write_json, write_text
+from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import (
     DATA_CARD,
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     board = read_json(LEADERBOARD_JSON)
     metric = board["metric"]
@@ -52,7 +54,7 @@ def main() -> None:
             n_jobs=params.compare.n_jobs,
         )
         log.info("%s: %s", name, [(p["train_rows"], round(p["mean"], 4)) for p in curves[name]])
-    trend = read_trend(curves, chosen, metric)
+    trend = read_trend(curves, chosen, metric, params.compare.confidence)
     write_json(
         LEARNING_CURVE_JSON,
         {
@@ -68,7 +70,14 @@ def main() -> None:
     # matplotlib only now: the curves are computed first
     from bakeoff.reporting.plots import learning_curve_plot
 
-    learning_curve_plot(curves, chosen, metric, trend["crossovers"], LEARNING_CURVE_PLOT)
+    learning_curve_plot(
+        curves,
+        chosen,
+        metric,
+        trend["crossovers"],
+        LEARNING_CURVE_PLOT,
+        confidence=params.compare.confidence,
+    )
     log.info("%s", trend["statement"])
 
 

@@ -19,13 +19,16 @@ from bakeoff import setup_logging
 from bakeoff.evaluation.metrics import PRIMARY_METRIC
 from bakeoff.evaluation.promotion import choose_challenger, decide
 from bakeoff.fileio import read_json, write_json
-from bakeoff.params import load_params
+from bakeoff.guard import hold_workspace
+from bakeoff.params import Params, load_params
 from bakeoff.paths import DATA_CARD, LEADERBOARD_JSON, PROMOTION_REPORT, split_path
 from bakeoff.tracking import store, tags
 from bakeoff.tracking.registry import (
     CHAMPION,
+    ChampionIncompatible,
     alias_version,
     compare_with_champion,
+    load_version,
     log_decision,
     move_champion,
     register,
@@ -34,18 +37,15 @@ from bakeoff.tracking.registry import (
 log = logging.getLogger(__name__)
 
 
-def main() -> None:
-    setup_logging()
-    params = load_params()
+def promote(
+    client, params: Params, card: dict[str, Any], board: dict[str, Any], test: pd.DataFrame
+) -> dict[str, Any]:
+    """Register the challenger, apply the promotion rule, move `champion` if it wins; the
+    report. A registry error fails here before anything moves (only "no such model" means
+    there is no champion); a champion that cannot read today's columns is not compared."""
     config = params.promote
-    card, board = read_json(DATA_CARD), read_json(LEADERBOARD_JSON)
     task, target = card["task"], card["target"]
     name = params.registered_model
-
-    import mlflow
-
-    store.connect(params.tracking_uri)
-    client = mlflow.MlflowClient()
     model, broken = choose_challenger(board, config)
     row = board["models"][model]
     metric = PRIMARY_METRIC[task][0]
@@ -59,6 +59,8 @@ def main() -> None:
         "mlflow.source.git.commit": tags.git_commit(),
     }
     champion = alias_version(client, name, CHAMPION)
+    # Loaded before anything is registered: a store error here leaves the registry as it was.
+    champion_model = load_version(client, name, champion) if champion else None
     version = register(client, name, model, row, version_tags)
     report: dict[str, Any] = {
         "registered_model": name,
@@ -73,12 +75,10 @@ def main() -> None:
         reasons = broken or ["first model: there was no champion"]
         report["metric"], report["challenger_score"] = metric, row[metric]
     else:
-        uris = {"challenger": f"models:/{name}/{version}", "champion": f"models:/{name}/{champion}"}
+        models = {"challenger": load_version(client, name, version), "champion": champion_model}
         try:
-            evidence = compare_with_champion(
-                task, pd.read_parquet(split_path("test")), target, uris, config, params.seed
-            )
-        except Exception as exc:  # the champion may not read today's columns
+            evidence = compare_with_champion(task, test, target, models, config, params.seed)
+        except ChampionIncompatible as exc:  # the champion does not read today's columns
             promoted = False
             reasons = [
                 f"champion v{champion} cannot score the current test split ({exc}); promote "
@@ -99,9 +99,30 @@ def main() -> None:
     report["champion_after"] = alias_version(client, name, CHAMPION)
     client.set_model_version_tag(name, version, "bakeoff.decision", report["decision"])
     client.set_model_version_tag(name, version, "bakeoff.decision_reason", "; ".join(reasons))
+    return report
+
+
+def main() -> None:
+    setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
+    params = load_params()
+    card, board = read_json(DATA_CARD), read_json(LEADERBOARD_JSON)
+
+    import mlflow
+
+    store.connect(params.tracking_uri)
+    client = mlflow.MlflowClient()
+    report = promote(client, params, card, board, pd.read_parquet(split_path("test")))
     write_json(PROMOTION_REPORT, report)
     log_decision(board.get("pipeline_run_id"), report)
-    log.info("%s v%s (%s): %s: %s", name, version, model, report["decision"], "; ".join(reasons))
+    log.info(
+        "%s v%s (%s): %s: %s",
+        report["registered_model"],
+        report["challenger_version"],
+        report["challenger_model"],
+        report["decision"],
+        "; ".join(report["reasons"]),
+    )
 
 
 if __name__ == "__main__":

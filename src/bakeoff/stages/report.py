@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bakeoff import setup_logging
 from bakeoff.fileio import read_json, write_text
+from bakeoff.guard import hold_workspace
 from bakeoff.params import PARAMS_FILE, load_params
 from bakeoff.paths import (
     COMPARISON_PLOT,
@@ -24,6 +25,7 @@ from bakeoff.paths import (
     LEARNING_CURVE_PLOT,
     PARETO_PLOT,
     PROMOTION_REPORT,
+    SPLIT_REPORT,
     report_path,
     summary_path,
 )
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     board = read_json(LEADERBOARD_JSON)
     commit = git_commit()
@@ -48,6 +51,7 @@ def main() -> None:
         card=read_json(DATA_CARD),
         drift=read_json(DRIFT_REPORT),
         promotion=read_json(PROMOTION_REPORT),
+        split=read_json(SPLIT_REPORT),
         curve=curve,
         plots={
             "comparison": COMPARISON_PLOT,

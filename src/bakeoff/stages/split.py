@@ -10,16 +10,18 @@ import logging
 import pandas as pd
 
 from bakeoff import setup_logging
-from bakeoff.data.splitting import missing_classes, split_frame
-from bakeoff.fileio import read_json, write_parquet
+from bakeoff.data.splitting import missing_classes, split_frame, unrepresentative_parts
+from bakeoff.fileio import read_json, write_json, write_parquet
+from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
-from bakeoff.paths import DATA_CARD, DATASET, SPLITS, split_path
+from bakeoff.paths import DATA_CARD, DATASET, SPLIT_REPORT, SPLITS, split_path
 
 log = logging.getLogger(__name__)
 
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     card = read_json(DATA_CARD)
     frame = pd.read_parquet(DATASET)
@@ -31,13 +33,28 @@ def main() -> None:
             config=params.split,
             seed=params.seed,
             key=params.data.key,
+            batches=card["batches"],
         )
     except ValueError as exc:
         raise SystemExit(f"split of {DATASET}: {exc}") from None
     if card["task"] == "classification" and (gaps := missing_classes(parts, card["target"])):
         log.warning("%s (split.method %s)", gaps, params.split.method)
+    skewed = unrepresentative_parts(parts, card["target"], card["task"])
+    for found in skewed:
+        log.warning(
+            "UNREPRESENTATIVE SPLIT (%s, column %r): %s", DATASET, card["target"], found["message"]
+        )
     for name in SPLITS:
         write_parquet(split_path(name), parts[name])
+    write_json(
+        SPLIT_REPORT,
+        {
+            "method": params.split.method,
+            "key": list(params.data.key) or params.split.key,
+            "rows": {name: len(part) for name, part in parts.items()},
+            "unrepresentative": skewed,
+        },
+    )
     log.info("split %d rows: %s", len(frame), ", ".join(f"{k} {len(v)}" for k, v in parts.items()))
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from bakeoff import setup_logging
 from bakeoff.data.validation import report, validate
 from bakeoff.fileio import read_json, write_json, write_parquet
+from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import DATA_CARD, DATASET, RAW_CARD, RAW_DATASET, VALIDATION_REPORT
 from bakeoff.problems import errors, summary
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     card = read_json(RAW_CARD)
     frame, card, problems = validate(pd.read_parquet(RAW_DATASET), card, params)

@@ -19,6 +19,7 @@ from bakeoff.paths import (
     VALIDATION_REPORT,
 )
 from bakeoff.tracking import store, tags
+from bakeoff.tracking.orphans import process_tags
 
 
 @contextmanager
@@ -29,7 +30,7 @@ def pipeline_run(dataset: str, tracking_uri: str | None) -> Iterator[str]:
 
     store.connect(tracking_uri)
     store.use_experiment(dataset)
-    with mlflow.start_run(run_name=f"bake-off {dataset}") as parent:
+    with mlflow.start_run(run_name=f"bake-off {dataset}", tags=process_tags()) as parent:
         mlflow.set_tags(
             {
                 "bakeoff.kind": "pipeline",

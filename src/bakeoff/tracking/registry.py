@@ -36,14 +36,34 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+# MLflow's error codes for "no such registered model" (RESOURCE_DOES_NOT_EXIST from the
+# SQL and REST stores, NOT_FOUND from newer servers; both HTTP 404). Anything else (a 5xx,
+# 403, a timeout) is the store failing, not an answer.
+MISSING_MODEL_CODES = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+
+
+class ChampionIncompatible(Exception):
+    """The champion cannot score today's test rows (columns it needs are gone or changed
+    kind): the two cannot be compared, which promote reports rather than fails on."""
+
+
 def alias_version(client, name: str, alias: str) -> str | None:
-    """The version an alias points at, None when the model or the alias does not exist."""
+    """The version an alias points at, None when the model or the alias does not exist.
+
+    The alias is read from the registered model's aliases, so the only error that means
+    "none" is the model's own absence; any other store error propagates (a champion must
+    never move because the store hiccupped).
+    """
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+        model = client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code in MISSING_MODEL_CODES:
+            return None
+        raise
+    version = model.aliases.get(alias)
+    return None if version is None else str(version)
 
 
 def history(client, name: str) -> list[dict[str, Any]]:
@@ -89,22 +109,44 @@ def register(client, name: str, model: str, row: dict[str, Any], tags: dict[str,
     return str(version.version)
 
 
+def input_problems(model, X: pd.DataFrame) -> list[str]:
+    """Why a loaded pyfunc model cannot score these rows: input columns its signature needs
+    that are missing, and values not of the kind it was trained on (bakeoff's own models)."""
+    schema = model.metadata.get_input_schema()
+    needed = schema.input_names() if schema is not None else []
+    problems = [f"column {c!r} is missing" for c in needed if c not in X.columns]
+    served = getattr(model.unwrap_python_model(), "served", None)
+    if served is not None and hasattr(served.model, "input_problems"):
+        problems += [p.line() for p in served.model.input_problems(X) if p.severity == "error"]
+    return list(dict.fromkeys(problems))
+
+
+def load_version(client, name: str, version: str):
+    """A registered version as a pyfunc model, located through `client` (its store errors
+    propagate: only an incompatible champion is a reason not to compare)."""
+    import mlflow
+
+    return mlflow.pyfunc.load_model(client.get_model_version_download_uri(name, version))
+
+
 def compare_with_champion(
     task: str,
     test: pd.DataFrame,
     target: str,
-    uris: dict[str, str],
+    models: dict[str, Any],
     config: PromoteConfig,
     seed: int,
 ) -> dict[str, Any]:
-    """Both models' scores on the current test rows and the interval of the difference."""
-    import mlflow
+    """Both models' scores on the current test rows and the interval of the difference.
 
+    `models`: the loaded challenger and champion (load_version). Raises ChampionIncompatible
+    when the champion cannot read today's columns; anything else raised is a real failure.
+    """
     X, y = test.drop(columns=[target]), test[target]
-    outcomes = {
-        role: row_outcomes(task, y, mlflow.pyfunc.load_model(uri).predict(X))
-        for role, uri in uris.items()
-    }
+    problems = input_problems(models["champion"], X)
+    if problems:
+        raise ChampionIncompatible("; ".join(problems[:5]))
+    outcomes = {role: row_outcomes(task, y, model.predict(X)) for role, model in models.items()}
     metric, higher = PRIMARY_METRIC[task]
     scores = {role: float(metric_of(task, o)) for role, o in outcomes.items()}
     difference = scores["challenger"] - scores["champion"]

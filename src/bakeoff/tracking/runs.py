@@ -28,6 +28,7 @@ from bakeoff.paths import (
     split_path,
 )
 from bakeoff.tracking import store
+from bakeoff.tracking.orphans import process_tags
 from bakeoff.tracking.tags import flatten, run_tags
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,8 @@ def train_and_log(
     logged = {**run_config(params, name), "model": config}
     shutil.rmtree(out, ignore_errors=True)
     with (
-        mlflow.start_run(run_name=run_name or name, tags=tags) as run,
+        # The owning process's tags let a later run close this one if the process is killed.
+        mlflow.start_run(run_name=run_name or name, tags={**(tags or {}), **process_tags()}) as run,
         recorded_outcome(run),
         tempfile.TemporaryDirectory() as tmp,
     ):

@@ -49,17 +49,31 @@ def connect(configured: str | None = None) -> str:
     return uri
 
 
-def use_experiment(name: str) -> str:
-    """Select (creating if needed) the experiment `name`, artifacts kept inside the project."""
+def use_experiment(name: str, client=None) -> str:
+    """Select (creating if needed) the experiment `name`, artifacts kept inside the project.
+
+    Only "it already exists" (a parallel job created it between the lookup and here) is
+    tolerated when creating it, and then its artifact location must be the one wanted: any
+    other error propagates rather than letting MLflow create it elsewhere by default.
+    """
     import mlflow
 
-    client = mlflow.MlflowClient()
+    client = client or mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         location = None
         if mlflow.get_tracking_uri().startswith("sqlite:"):
             location = (find_project_root() / ARTIFACTS_DIR / name).as_uri()
-        # A parallel job may create it between the lookup and here.
-        with contextlib.suppress(mlflow.exceptions.MlflowException):
+        try:
             client.create_experiment(name, artifact_location=location)
+        except mlflow.exceptions.MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            created = client.get_experiment_by_name(name)
+            if location is not None and created.artifact_location != location:
+                raise RuntimeError(
+                    f"MLflow experiment {name!r} was created meanwhile with its artifacts at "
+                    f"{created.artifact_location}, not {location} where this project keeps "
+                    "them; delete it (mlflow experiments delete) or rename this dataset"
+                ) from exc
     return mlflow.set_experiment(name).experiment_id

@@ -21,13 +21,22 @@ PACKAGES = (
 )
 
 
+# What a pipeline run writes itself: params.yaml (composed by `dvc exp run`), dvc.lock, the
+# outputs and the .gitignore files DVC keeps next to them, DVC's own state; `dvc exp run`
+# even stages some of them in git while it runs. Changes there are the run's doing, not
+# local edits to the code it ran.
+RUN_WRITES = ("params.yaml", "dvc.lock", "reports", "data", ".dvc")
+
+
 def git_commit() -> str:
+    """HEAD's commit, with "-dirty" when tracked files other than RUN_WRITES differ from it."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
         ).stdout.strip()
+        excluded = [f":(top,exclude){path}" for path in RUN_WRITES]
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *excluded],
             capture_output=True,
             text=True,
             check=True,
