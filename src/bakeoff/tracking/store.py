@@ -49,9 +49,18 @@ def connect(configured: str | None = None) -> str:
     return uri
 
 
+# The MLflow 3 UI reads this experiment tag to choose an experiment's pages: without it an
+# experiment opens on the GenAI overview (traces) instead of its training runs.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
 def use_experiment(name: str) -> str:
-    """Select (creating if needed) the experiment `name`, artifacts kept inside the project."""
+    """Select (creating if needed) the experiment `name`, artifacts kept inside the project,
+    tagged as model development for the UI (also an experiment an older bakeoff created)."""
     import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(name)
@@ -59,7 +68,15 @@ def use_experiment(name: str) -> str:
         location = None
         if mlflow.get_tracking_uri().startswith("sqlite:"):
             location = (find_project_root() / ARTIFACTS_DIR / name).as_uri()
-        # A parallel job may create it between the lookup and here.
-        with contextlib.suppress(mlflow.exceptions.MlflowException):
-            client.create_experiment(name, artifact_location=location)
+        try:
+            client.create_experiment(
+                name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+            )
+        except MlflowException as exc:
+            # A parallel job may create it between the lookup and here; anything else is real.
+            if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                raise
+        experiment = client.get_experiment_by_name(name)
+    if EXPERIMENT_KIND_TAG not in experiment.tags:  # created before bakeoff tagged it
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     return mlflow.set_experiment(name).experiment_id
