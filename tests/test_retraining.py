@@ -178,7 +178,7 @@ def _loop(project: Path, folder: Path, client, tmp_path: Path) -> None:
 
 def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
     # The shared project's breast_cancer MLP, for serving a deep champion in step 5.
-    deep_run = json.loads((project / "data/models/mlp/train.json").read_text())["run_id"]
+    deep_model = json.loads((project / "data/models/mlp/train.json").read_text())["model_uri"]
     # 1. The first batch: v1 becomes champion.
     make_batch(1, 700, 0).to_csv(folder / "2026-01.csv", index=False)
     exp_run(project, "-S", "promote.margin=0.005")
@@ -259,7 +259,7 @@ def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
 
     # 5. A deep champion likewise: the shared project's breast_cancer MLP, promoted by hand.
     before = champion(client, "breast_cancer")  # the pipeline's choice, to come back to
-    deep = mlflow.register_model(f"runs:/{deep_run}/model", "breast_cancer").version
+    deep = mlflow.register_model(deep_model, "breast_cancer").version
     registry(
         project, "promote", "breast_cancer", "--version", str(deep), "--reason", "serve the network"
     )

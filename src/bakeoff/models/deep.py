@@ -57,6 +57,9 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     # Continue from checkpoint_dir/last.ckpt when it exists (to the same final weights as an
     # uninterrupted run on the CPU in deterministic mode).
     "resume": False,
+    # Record CPU, memory and GPU use in the model's MLflow run (MLflow's system metrics, with
+    # psutil and, on NVIDIA GPUs, pynvml). Read by bakeoff.tracking, never by Lightning.
+    "system_metrics": True,
 }
 
 

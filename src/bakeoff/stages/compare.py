@@ -76,6 +76,7 @@ def main() -> None:
                 "model": name,
                 "family": trained["family"],
                 "run_id": trained["run_id"],
+                "model_uri": trained["model_uri"],
                 "tuning": tuning_text(params.tuning.get(name)),
                 "interpretable": bool(trained.get("interpretable")),
                 **scores,

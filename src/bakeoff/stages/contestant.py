@@ -72,7 +72,9 @@ def evaluate(name: str, params: Params, card: dict[str, Any], trained: dict[str,
         model.predict, card["task"], features.drop(columns=params.data.key), y_true, params, scores
     )
     write_json(out / "importance.json", importance)
-    log_evaluation(scores, figures, out / "importance.json")
+    log_evaluation(
+        scores, figures, out / "importance.json", card=card, model_id=trained["model_id"]
+    )
     log.info(
         "%s on %d test rows: %s",
         name,
