@@ -20,6 +20,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.datasets import load_breast_cancer
 
 from pipeline_project import _env, line_up, run, stages_run
@@ -211,6 +212,15 @@ def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
     assert drift["reference_rows"] == len(first["train"])
     promotion = json.loads((project / "reports/promotion.json").read_text())
     assert promotion["challenger_version"] == "2" and promotion["champion_before"] == "1"
+    # The challenger's run names the data it saw: the new batch, and DVC's hash of the split.
+    challenger = client.get_run(client.get_model_version(NAME, "2").run_id)
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    md5 = {out["path"]: out["md5"] for out in lock["stages"]["split"]["outs"]}
+    seen = {i.dataset.name: i.dataset.digest for i in challenger.inputs.dataset_inputs}
+    assert seen == {
+        f"{NAME}/{part}@2026-02": md5[f"data/interim/{part}.parquet"]
+        for part in ("train", "val", "test")
+    }
     test = pd.read_parquet(project / "data/interim/test.parquet")
     X, y = test.drop(columns="label"), test["label"]
     # Accuracy computed here, not with promote's own functions: an independent check.
