@@ -17,8 +17,7 @@ import sys
 from bakeoff import setup_logging
 
 COMPARE_PATH = (
-    "experiment → Training runs → expand 'bake-off · <dataset>' → tick the contestants "
-    "→ Compare"
+    "experiment → Training runs → expand 'bake-off · <dataset>' → tick the contestants → Compare"
 )
 
 

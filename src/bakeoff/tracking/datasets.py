@@ -19,6 +19,8 @@ import pandas as pd
 from bakeoff.fileio import md5_of
 from bakeoff.paths import DATA_CARD, find_workspace, split_path
 
+MAX_INPUT_TAG_VALUE = 500
+
 # MLflow's context names for the splits (the run page groups inputs by them).
 CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
 
@@ -59,12 +61,15 @@ def log_split(card: dict[str, Any], split: str):
     import mlflow
 
     dataset = split_dataset(card, split)
-    files = [b["file"] for b in card.get("batches") or []]
+    batches = card.get("batches") or []
     tags = {
         "bakeoff.file": split_path(split).as_posix(),
         "bakeoff.rows": str(dataset.profile["num_rows"]),
-        "bakeoff.batches": ", ".join(files)[:5000],
+        "bakeoff.batches": str(len(batches)),
         "bakeoff.data_hash": card["content_hash"],
     }
+    if batches:
+        # MLflow caps an input tag's value at 500 characters.
+        tags["bakeoff.newest_batch"] = batches[-1]["file"][-MAX_INPUT_TAG_VALUE:]
     mlflow.log_input(dataset, context=CONTEXTS[split], tags=tags)
     return dataset

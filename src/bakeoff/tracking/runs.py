@@ -110,9 +110,9 @@ def train_and_log(
     run_name: str | None = None,
     then: Callable[[Any, dict[str, Any]], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Fit one model inside an MLflow run, save it to `out` and log it there too; `then`
-    (the fitted model, the record) runs last inside the same run (the pipeline scores the
-    saved model there).
+    """Fit one model inside an MLflow run, log it there as a LoggedModel and download that
+    to `out/model`; `then` (the fitted model, the record) runs last inside the same run (the
+    pipeline scores the saved model there).
 
     Shared by the pipeline's contestant stage and the Hydra sweep app (whose `tags` name the
     sweep and its parent run). The run ends FINISHED, or FAILED if anything raises. Returns
@@ -147,7 +147,7 @@ def train_and_log(
         mlflow.start_run(
             run_name=run_name or display_name(name, params.data.name),
             tags=tags,
-            log_system_metrics=wants_system_metrics(config),
+            log_system_metrics=system_metrics_on(config),
         ) as run,
         recorded_outcome(run),
         tempfile.TemporaryDirectory() as tmp,
@@ -227,9 +227,10 @@ def train_and_log(
     return model, info
 
 
-def wants_system_metrics(config: dict[str, Any]) -> bool:
-    """A deep model's `trainer.system_metrics` (default on), when psutil is there to measure;
-    classical models have no trainer and record none."""
+def system_metrics_on(config: dict[str, Any]) -> bool:
+    """Whether the run records system metrics: a deep model's `trainer.system_metrics` (on by
+    default), when psutil is there to measure; classical models have no trainer and record
+    none. When on, MLflow samples every SYSTEM_METRICS_SECONDS."""
     wanted = bool((config.get("trainer") or {}).get("system_metrics", False))
     if wanted and importlib.util.find_spec("psutil") is None:
         log.warning("trainer.system_metrics is on but psutil is not installed: not recorded")
