@@ -18,7 +18,7 @@ import mlflow
 import pytest
 import yaml
 
-from bakeoff.cli.ui import experiment_url
+from bakeoff.cli.ui import experiment_url, links
 from bakeoff.tracking.store import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 from browser import REQUIRE_ENV, require_chromium
 from pipeline_project import DEEP, MODELS, PROJECT_ROOT
@@ -47,6 +47,19 @@ def pipeline_run(client: mlflow.MlflowClient, experiment_id: str):
 def contestant_runs(client: mlflow.MlflowClient, experiment_id: str, parent: str) -> dict:
     children = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
     return {r.data.tags["bakeoff.model"]: r for r in children}
+
+
+def test_make_ui_prints_a_link_per_experiment_and_the_way_to_the_comparison():
+    base = "http://127.0.0.1:5000"
+    text = links(base, [("adult", "3"), ("breast_cancer", "1")])
+    lines = text.splitlines()
+    assert lines[2].split() == [
+        "adult",
+        f"{base}/#/experiments/3/runs?workflowType=machine_learning",
+    ]
+    assert lines[3].split()[0] == "breast_cancer"
+    assert "Training runs" in text and text.rstrip().endswith("→ Compare.")
+    assert "`make run` first" in links(base, [])
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +234,11 @@ def test_every_contestant_is_listed_under_the_pipeline_run_with_its_data_and_tes
     page.get_by_text("test/accuracy", exact=True).click()
     page.keyboard.press("Escape")
     page.locator("[role=columnheader]", has_text="test/accuracy").first.wait_for()
+    versions: dict[str, set[str]] = {}  # model id -> "v<n>" of the versions made from it
+    for version in recorded["client"].search_model_versions(f"name='{DATASET}'"):
+        versions.setdefault(version.source.removeprefix("models:/"), set()).add(
+            f"v{version.version}"
+        )
     for name, run in runs.items():
         row = page.locator(f"[role=row][row-id='{run.info.run_id}']")
         row.first.wait_for()
@@ -233,13 +251,11 @@ def test_every_contestant_is_listed_under_the_pipeline_run_with_its_data_and_tes
                 if i.dataset.name == f"breast_cancer/{split}"
             ]
             assert f"breast_cancer/{split} ({digest})" in text, (name, split)
-        # The run's logged model, or the registry version promote made of it.
-        models = row.locator("[col-id='attributes.`Models`']").first.inner_text().split()
-        promotion = recorded["promotion"]
-        if name == promotion["challenger_model"]:
-            assert models == [DATASET, f"v{promotion['challenger_version']}"]
-        else:
-            assert models == [name]
+        # The run's logged model, named as the contestant, or a registry version of it.
+        (output,) = run.outputs.model_outputs
+        shown = row.locator("[col-id='attributes.`Models`']").first.inner_text().split()
+        if shown != [name]:
+            assert shown[0] == DATASET and shown[1] in versions[output.model_id], (name, shown)
         metric = row.locator("[col-id='metrics.`test/accuracy`']").first.inner_text()
         assert float(metric) == pytest.approx(board["models"][name]["accuracy"]), name
     shot(page, "contestants")
