@@ -46,7 +46,9 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# Prints a link per experiment that opens on its training runs, and the way to the comparison.
 ui: setup  ## MLflow UI over this project's store, on 127.0.0.1
+	@$(BIN)/python -m bakeoff.cli.ui --tracking-uri sqlite:///$(CURDIR)/mlflow.db --port $(PORT)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT) --workers 1
 
 server: setup  ## shared MLflow tracking server: PostgreSQL backend store, proxied artifacts

@@ -67,15 +67,21 @@ def test_one_finished_run_per_model_loads_from_mlflow(project):
     raw = pd.read_parquet(project / "data/raw/dataset.parquet").head(20)
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     for r in runs:
+        name = r.data.tags["bakeoff.model"]
         assert r.info.status == "FINISHED"
         assert "test/accuracy" in r.data.metrics
         members = r.data.params.get("ensemble.members") or r.data.params["model._target_"]
         assert members
         assert r.data.tags["bakeoff.data_hash"] and r.data.tags["hardware.cpu"]
-        predictions = mlflow.pyfunc.load_model(f"runs:/{r.info.run_id}/model").predict(raw)
-        assert len(predictions) == 20 and {"prediction", "proba_0", "proba_1"} <= set(
-            predictions.columns
-        )
+        # The run's logged model, by id (what train.json and the registry name) and by name.
+        (output,) = r.outputs.model_outputs
+        trained = json.loads((project / f"data/models/{name}/train.json").read_text())
+        assert trained["model_uri"] == f"models:/{output.model_id}"
+        for uri in (trained["model_uri"], f"runs:/{r.info.run_id}/{name}"):
+            predictions = mlflow.pyfunc.load_model(uri).predict(raw)
+            assert len(predictions) == 20 and {"prediction", "proba_0", "proba_1"} <= set(
+                predictions.columns
+            )
     mlp = next(r for r in runs if r.data.tags["bakeoff.model"] == "mlp")
     assert len(client.get_metric_history(mlp.info.run_id, "val/loss")) > 1  # per-epoch curve
 

@@ -20,6 +20,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.datasets import load_breast_cancer
 
 from pipeline_project import _env, line_up, run, stages_run
@@ -185,7 +186,7 @@ def _loop(project: Path, folder: Path, client, tmp_path: Path) -> None:
 
 def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
     # The shared project's breast_cancer MLP, for serving a deep champion in step 5.
-    deep_run = json.loads((project / "data/models/mlp/train.json").read_text())["run_id"]
+    deep_model = json.loads((project / "data/models/mlp/train.json").read_text())["model_uri"]
     # 1. The first batch: v1 becomes champion. In it x2 does not matter (it will).
     make_batch(1, 700, 0, x2_effect=0.0).to_csv(folder / "2026-01.csv", index=False)
     exp_run(project, "-S", "promote.margin=0.005")
@@ -219,6 +220,15 @@ def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
     assert drift["reference_rows"] == len(first["train"])
     promotion = json.loads((project / "reports/promotion.json").read_text())
     assert promotion["challenger_version"] == "2" and promotion["champion_before"] == "1"
+    # The challenger's run names the data it saw: the new batch, and DVC's hash of the split.
+    challenger = client.get_run(client.get_model_version(NAME, "2").run_id)
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    md5 = {out["path"]: out["md5"] for out in lock["stages"]["split"]["outs"]}
+    seen = {i.dataset.name: i.dataset.digest for i in challenger.inputs.dataset_inputs}
+    assert seen == {
+        f"{NAME}/{part}@2026-02": md5[f"data/interim/{part}.parquet"]
+        for part in ("train", "val", "test")
+    }
     test = pd.read_parquet(project / "data/interim/test.parquet")
     X, y = test.drop(columns="label"), test["label"]
     # Accuracy computed here, not with promote's own functions: an independent check.
@@ -268,7 +278,7 @@ def _steps(project: Path, folder: Path, client, tmp_path: Path) -> None:
 
     # 5. A deep champion likewise: the shared project's breast_cancer MLP, promoted by hand.
     before = champion(client, "breast_cancer")  # the pipeline's choice, to come back to
-    deep = mlflow.register_model(f"runs:/{deep_run}/model", "breast_cancer").version
+    deep = mlflow.register_model(deep_model, "breast_cancer").version
     registry(
         project, "promote", "breast_cancer", "--version", str(deep), "--reason", "serve the network"
     )

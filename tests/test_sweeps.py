@@ -58,6 +58,11 @@ def test_grid_sweep_of_a_network_is_one_parent_run_with_a_child_per_job(project)
     client = project_client(project)
     parent, children = sweep_runs(client, "grid-mlp")
     assert [c.info.status for c in children] == ["FINISHED"] * 4
+    # Every trial's model is a LoggedModel of its run, its validation scores linked to it.
+    for child in children:
+        (output,) = child.outputs.model_outputs
+        linked = {m.key for m in client.get_logged_model(output.model_id).metrics}
+        assert "validation/accuracy" in linked
     assert {(c.data.params["model.lr"], c.data.params["model.dropout"]) for c in children} == {
         ("0.001", "0"),
         ("0.001", "0.1"),

@@ -10,7 +10,11 @@ conftest.py re-exports them, so any test can ask for them by name.
   another free 127.0.0.1 port against that database, proxying artifacts to a temporary
   directory, and yields ``MlflowServer(uri, artifacts, log)``.
 
-Both are module-scoped; each is torn down (server stopped, directories deleted) after the
+* ``mlflow_ui(project, log)`` (a context manager, not a fixture) runs ``mlflow ui`` over a
+  project's own store (``mlflow.db``, artifacts in ``mlartifacts/``), as ``make ui`` does, on
+  a free 127.0.0.1 port and yields its URL.
+
+Both fixtures are module-scoped; each is torn down (server stopped, directories deleted) after the
 module's last test. When PostgreSQL's server binaries or psycopg2 are missing, or PostgreSQL
 will not start, the tests that use them are skipped with the reason (install hints and the
 server's own output included); an ``mlflow server`` that will not start fails them. Set ``BAKEOFF_REQUIRE_TRACKING_SERVER=1`` to make that a
@@ -360,14 +364,10 @@ def _start_mlflow(cmd: list[str], env: dict, cwd: Path, log: Path, uri: str) -> 
     return proc
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(
-    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[MlflowServer]:
-    """A real `mlflow server` on 127.0.0.1 storing runs in PostgreSQL and artifacts on disk."""
-    workdir = tmp_path_factory.mktemp("mlflow-server")
-    artifacts, log = workdir / "artifacts", workdir / "server.log"
-    artifacts.mkdir()
+@contextlib.contextmanager
+def _running_mlflow(args: list[str], cwd: Path, log: Path, secret: str = "") -> Iterator[str]:
+    """`mlflow <args>` on a free 127.0.0.1 port until the block ends; yields its URL. `secret`
+    (a password in `args`) is kept out of the log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(
         MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
@@ -383,18 +383,17 @@ def mlflow_server(
         uri = f"http://127.0.0.1:{port}"
         cmd = [
             *_mlflow_command(),
-            "server",
-            "--backend-store-uri", postgres_url,
-            "--artifacts-destination", artifacts.as_uri(),
+            *args,
             "--host", "127.0.0.1",
             "--port", str(port),
             "--workers", "1",
         ]  # fmt: skip
+        line = f"=== attempt {attempt}: {' '.join(cmd)}\n"
         with log.open("a") as out:
-            out.write(f"=== attempt {attempt}: {' '.join(cmd)}\n".replace(postgres_url, "<pg>"))
+            out.write(line.replace(secret, "<secret>") if secret else line)
         log_start = log.stat().st_size
         try:
-            proc = _start_mlflow(cmd, env, workdir, log, uri)
+            proc = _start_mlflow(cmd, env, cwd, log, uri)
             break
         except RuntimeError as exc:
             text = log.read_bytes()[log_start:].decode(errors="replace")
@@ -402,6 +401,32 @@ def mlflow_server(
                 continue
             pytest.fail(f"{exc}; last lines of {log}:\n{_tail(text)}", pytrace=False)
     try:
-        yield MlflowServer(uri=uri, artifacts=artifacts, log=log)
+        yield uri
     finally:
         _stop_process_group(proc)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MlflowServer]:
+    """A real `mlflow server` on 127.0.0.1 storing runs in PostgreSQL and artifacts on disk."""
+    workdir = tmp_path_factory.mktemp("mlflow-server")
+    artifacts, log = workdir / "artifacts", workdir / "server.log"
+    artifacts.mkdir()
+    args = [
+        "server",
+        "--backend-store-uri", postgres_url,
+        "--artifacts-destination", artifacts.as_uri(),
+    ]  # fmt: skip
+    with _running_mlflow(args, workdir, log, secret=postgres_url) as uri:
+        yield MlflowServer(uri=uri, artifacts=artifacts, log=log)
+
+
+@contextlib.contextmanager
+def mlflow_ui(project: Path, log: Path) -> Iterator[str]:
+    """`mlflow ui` over a project's store (mlflow.db, artifacts in mlartifacts/), as `make ui`
+    starts it; yields its URL."""
+    store = f"sqlite:///{project / 'mlflow.db'}"
+    with _running_mlflow(["ui", "--backend-store-uri", store], project, log) as uri:
+        yield uri

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import tempfile
@@ -55,3 +56,12 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
 
 def write_text(path: Path, text: str) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def md5_of(path: Path) -> str:
+    """The md5 of the file's bytes: the hash dvc.lock records for a file output."""
+    digest = hashlib.md5()
+    with Path(path).open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

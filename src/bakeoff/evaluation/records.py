@@ -49,6 +49,7 @@ def read_contestants(names: list[str], params: Params, task: str) -> Contestants
                 "model": name,
                 "family": trained["family"],
                 "run_id": trained["run_id"],
+                "model_uri": trained["model_uri"],
                 "tuning": tuning_text(params.tuning.get(name)),
                 "interpretable": bool(trained.get("interpretable")),
                 **scores,

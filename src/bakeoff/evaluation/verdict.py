@@ -274,4 +274,5 @@ def leaderboard_fields(task: str) -> list[str]:
         "cost",
         "tuning",
         "run_id",
+        "model_uri",  # the logged model (models:/<id>), which promote registers
     ]

@@ -62,6 +62,9 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "resume": False,
     # Refuse to train when the estimated memory exceeds this (None: what is free now).
     "max_memory_mb": None,
+    # Record CPU, memory and GPU use in the model's MLflow run (MLflow's system metrics, with
+    # psutil and, on NVIDIA GPUs, pynvml). Read by bakeoff.tracking, never by Lightning.
+    "system_metrics": True,
 }
 
 

@@ -115,6 +115,16 @@ def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) 
     )
 
 
+def run_description(markdown: str) -> str:
+    """The pipeline's MLflow run description (the UI renders it as Markdown): the leaderboard,
+    verdict first, and where the whole report is."""
+    return (
+        f"{markdown.rstrip()}\n\nThe full report (learning curves, costs, importance, drift, "
+        "registry): `report.html` in this run's artifacts; compare the contestants by ticking "
+        "their runs (this run's children) in the training-runs table, then **Compare**.\n"
+    )
+
+
 def terminal_summary(board: dict[str, Any], report: str) -> str:
     """What `make run` prints last: the verdict, a six-column leaderboard, the report's path."""
     ranked = [{"model": n, **r} for n, r in sorted(board["models"].items(), key=_rank)]

@@ -37,7 +37,12 @@ from bakeoff.paths import (
     LEADERBOARD_MD,
     PARETO_PLOT,
 )
-from bakeoff.reporting.leaderboard import failed_markdown, leaderboard_csv, leaderboard_markdown
+from bakeoff.reporting.leaderboard import (
+    failed_markdown,
+    leaderboard_csv,
+    leaderboard_markdown,
+    run_description,
+)
 from bakeoff.tracking.pipeline import log_pipeline_results, pipeline_run
 
 log = logging.getLogger(__name__)
@@ -86,7 +91,9 @@ def main() -> None:
             summary["recommendation"]["model"],
             PARETO_PLOT,
         )
-        log_pipeline_results(ranked, summary, card, failed, read_json(DRIFT_REPORT))
+        log_pipeline_results(
+            ranked, summary, card, failed, read_json(DRIFT_REPORT), run_description(markdown)
+        )
     log.info("leaderboard (MLflow run %s):\n%s", run_id, markdown)
 
 

@@ -75,7 +75,9 @@ def evaluate(name: str, params: Params, card: dict[str, Any], trained: dict[str,
     result = evaluate_saved(model_dir(name) / "model", test, card, params, trained["fit_seconds"])
     figures = model_plots(card["task"], result.y_true, result.predictions, name, out / "plots")
     save_evaluation(out, result)
-    log_evaluation(result.scores, figures, out / "importance.json")
+    log_evaluation(
+        result.scores, figures, out / "importance.json", card=card, model_id=trained["model_id"]
+    )
     shown = {k: round(v, 4) for k, v in result.scores.items() if k in HIGHER_IS_BETTER}
     log.info("%s on %d test rows: %s", name, result.test_rows, shown)
 

@@ -31,6 +31,7 @@ from bakeoff.evaluation.resampling import ratio
 from bakeoff.evaluation.testing import evaluate_saved, save_evaluation
 from bakeoff.evaluation.verdict import rank_models, summarize
 from bakeoff.fileio import read_json, write_json
+from bakeoff.guard import hold_workspace
 from bakeoff.models.ensemble import NAME, WeightedAverage
 from bakeoff.params import Params, load_params
 from bakeoff.paths import (
@@ -41,9 +42,10 @@ from bakeoff.paths import (
     resample_predictions_path,
     split_path,
 )
-from bakeoff.tracking.runs import log_evaluation, log_resamples, recorded_outcome
+from bakeoff.tracking.orphans import process_tags
+from bakeoff.tracking.runs import download_model, log_evaluation, log_resamples, recorded_outcome
 from bakeoff.tracking.store import connect, use_experiment
-from bakeoff.tracking.tags import flatten, run_tags
+from bakeoff.tracking.tags import display_name, flatten, run_tags
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,7 @@ def ensemble_resamples(chosen: list[str], params: Params, task: str) -> dict[str
 
 def main() -> None:
     setup_logging()
+    hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     card = read_json(DATA_CARD)
     task, target = card["task"], card["target"]
@@ -118,7 +121,7 @@ def main() -> None:
     import mlflow
 
     from bakeoff.reporting.plots import model_plots
-    from bakeoff.tracking.serving import ServedModel, save_served_model
+    from bakeoff.tracking.serving import ServedModel, log_served_model
 
     served = {m: load_member(m) for m in chosen}
     val = pd.read_parquet(split_path("val"))  # raw rows, as the saved models take them
@@ -137,7 +140,7 @@ def main() -> None:
     shutil.rmtree(folder, ignore_errors=True)
     description = " + ".join(f"{weights[m]:.2f} {m}" for m in chosen)
     with (
-        mlflow.start_run(run_name=NAME) as run,
+        mlflow.start_run(run_name=display_name(NAME, params.data.name), tags=process_tags()) as run,
         recorded_outcome(run),
         tempfile.TemporaryDirectory() as tmp,
     ):
@@ -154,8 +157,15 @@ def main() -> None:
             }
         )
         example = val.drop(columns=[target]).head(5).drop(columns=params.data.key)
-        save_served_model(ensemble, folder / "model", example, Path(tmp))
-        mlflow.log_artifacts(str(folder / "model"), artifact_path="model")
+        logged = log_served_model(
+            ensemble,
+            NAME,
+            example,
+            Path(tmp),
+            tags={"bakeoff.model": NAME, "bakeoff.family": model.family},
+        )
+        # The DVC output is the logged model itself, as for every contestant.
+        download_model(logged.model_id, folder / "model")
         trained = {
             "model": NAME,
             "status": "trained",
@@ -163,7 +173,8 @@ def main() -> None:
             "task": task,
             "run_id": run.info.run_id,
             "experiment_id": run.info.experiment_id,
-            "model_uri": f"runs:/{run.info.run_id}/model",
+            "model_id": logged.model_id,
+            "model_uri": f"models:/{logged.model_id}",
             # What it took to make: its members' fits (the weight is a grid search on top).
             "fit_seconds": fit_seconds,
             "members": chosen,
@@ -177,7 +188,9 @@ def main() -> None:
         result = evaluate_saved(folder / "model", test, card, params, fit_seconds)
         figures = model_plots(task, result.y_true, result.predictions, NAME, out / "plots")
         save_evaluation(out, result)
-        log_evaluation(result.scores, figures, out / "importance.json")
+        log_evaluation(
+            result.scores, figures, out / "importance.json", card=card, model_id=logged.model_id
+        )
         record = ensemble_resamples(chosen, params, task)
         write_json(resample_path(NAME), record)
         log_resamples(record["resamples"], REPORTED[task])

@@ -21,6 +21,18 @@ from bakeoff.paths import (
 from bakeoff.tracking import store, tags
 from bakeoff.tracking.orphans import process_tags
 
+MAX_TAG_LENGTH = 8000  # MLflow's limit on a run tag's value (the description is one)
+
+TRUNCATED_NOTE = "\n\n… (cut to fit MLflow's limit: leaderboard.md in the artifacts has it all)"
+
+
+def fit_tag(text: str, ending: str) -> str:
+    """`text` whole when MLflow takes it, else cut at a line and ended with `ending`."""
+    if len(text) <= MAX_TAG_LENGTH:
+        return text
+    cut = text[: MAX_TAG_LENGTH - len(ending)]
+    return cut[: cut.rfind("\n") if "\n" in cut else len(cut)] + ending
+
 
 @contextmanager
 def pipeline_run(dataset: str, tracking_uri: str | None) -> Iterator[str]:
@@ -30,7 +42,9 @@ def pipeline_run(dataset: str, tracking_uri: str | None) -> Iterator[str]:
 
     store.connect(tracking_uri)
     store.use_experiment(dataset)
-    with mlflow.start_run(run_name=f"bake-off {dataset}", tags=process_tags()) as parent:
+    with mlflow.start_run(
+        run_name=tags.display_name("bake-off", dataset), tags=process_tags()
+    ) as parent:
         mlflow.set_tags(
             {
                 "bakeoff.kind": "pipeline",
@@ -47,10 +61,13 @@ def log_pipeline_results(
     card: dict,
     failed: dict[str, dict[str, str]],
     drift: dict,
+    description: str,
 ) -> None:
     """Into the active pipeline run: scores, the verdict, the leaderboard files, the data card;
-    model runs trained in this pipeline run become its children."""
+    model runs trained in this pipeline run become its children. `description` (Markdown: the
+    verdict and the leaderboard) is what the run page shows first."""
     import mlflow
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
     parent = mlflow.active_run().info.run_id
     client = mlflow.MlflowClient()
@@ -64,6 +81,7 @@ def log_pipeline_results(
                 for part in ("mean", "low", "high")
             }
         )
+    mlflow.set_tag(MLFLOW_RUN_NOTE, fit_tag(description, TRUNCATED_NOTE))
     found = summary.get("verdict")
     if found:
         mlflow.set_tag("bakeoff.verdict", found["sentence"][:5000])

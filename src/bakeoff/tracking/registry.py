@@ -97,9 +97,11 @@ def rollback_target(events: list[dict[str, Any]], current: str | None) -> str | 
 
 
 def register(client, name: str, model: str, row: dict[str, Any], tags: dict[str, str]) -> str:
+    """A new version of `name` from the row's logged model (`models:/<model id>`): the version
+    links to the LoggedModel, its metrics and its run."""
     import mlflow
 
-    version = mlflow.register_model(f"runs:/{row['run_id']}/model", name, tags=tags)
+    version = mlflow.register_model(row["model_uri"], name, tags=tags)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     client.update_model_version(
         name,

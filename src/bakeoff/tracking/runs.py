@@ -6,6 +6,7 @@ its test figures later) and the pipeline's (the leaderboard and the verdict, its
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
@@ -24,14 +25,18 @@ from bakeoff.evaluation.scoring import validation_scores
 from bakeoff.fileio import write_json
 from bakeoff.models.fitting import fit_model, is_rank_zero
 from bakeoff.params import Params
-from bakeoff.paths import (
-    split_path,
-)
+from bakeoff.paths import split_path
 from bakeoff.tracking import store
+from bakeoff.tracking.datasets import log_split
 from bakeoff.tracking.orphans import process_tags
-from bakeoff.tracking.tags import flatten, run_tags
+from bakeoff.tracking.tags import display_name, flatten, run_tags
 
 log = logging.getLogger(__name__)
+
+# MLflow samples system metrics every 10 s by default and drops the samples of a run shorter
+# than one interval; a bake-off's network often trains for less. The variable, when set, wins.
+SAMPLING_ENV = "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"
+SYSTEM_METRICS_SECONDS = 2
 
 
 def run_config(params: Params, name: str) -> dict[str, Any]:
@@ -106,9 +111,9 @@ def train_and_log(
     run_name: str | None = None,
     then: Callable[[Any, dict[str, Any]], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Fit one model inside an MLflow run, save it to `out` and log it there too; `then`
-    (the fitted model, the record) runs last inside the same run (the pipeline scores the
-    saved model there).
+    """Fit one model inside an MLflow run, log it there as a LoggedModel and download that
+    to `out/model`; `then` (the fitted model, the record) runs last inside the same run (the
+    pipeline scores the saved model there).
 
     Shared by the pipeline's contestant stage and the Hydra sweep app (whose `tags` name the
     sweep and its parent run). The run ends FINISHED, or FAILED if anything raises. Returns
@@ -117,7 +122,7 @@ def train_and_log(
     """
     import mlflow
 
-    from bakeoff.tracking.serving import ServedModel, save_served_model
+    from bakeoff.tracking.serving import ServedModel, log_served_model
 
     target, task = card["target"], card["task"]
     if not is_rank_zero():
@@ -141,12 +146,18 @@ def train_and_log(
     shutil.rmtree(out, ignore_errors=True)
     with (
         # The owning process's tags let a later run close this one if the process is killed.
-        mlflow.start_run(run_name=run_name or name, tags={**(tags or {}), **process_tags()}) as run,
+        mlflow.start_run(
+            run_name=run_name or display_name(name, params.data.name),
+            tags={**(tags or {}), **process_tags()},
+            log_system_metrics=system_metrics_on(config),
+        ) as run,
         recorded_outcome(run),
         tempfile.TemporaryDirectory() as tmp,
     ):
         mlflow.log_params(flatten(logged))
         mlflow.log_text(yaml.safe_dump(logged, sort_keys=False), "config.yaml")
+        # Before the fit: a run that fails still says which data it failed on.
+        seen = {split: log_split(card, split) for split in ("train", "val")}
         try:
             with peak_memory() as memory:
                 model, fit_seconds = fit_model(
@@ -158,33 +169,40 @@ def train_and_log(
             # pipeline's failure and fails the stage, so DVC runs it again.
             raise TrainingFailed(name, run.info.run_id, f"{type(exc).__name__}: {exc}") from exc
         mlflow.set_tags(
-            {
-                **run_tags(
-                    dataset=params.data.name,
-                    data_hash=card["content_hash"],
-                    model=name,
-                    family=model.family,
-                ),
-            }
+            run_tags(
+                dataset=params.data.name,
+                data_hash=card["content_hash"],
+                model=name,
+                family=model.family,
+            )
         )
-        history = getattr(model.estimator, "history_", None)
-        if history:
-            log_history(run.info.run_id, history)
-        val_scores = validation_scores(model, val, target, task)
-        mlflow.log_metrics(
-            {
-                "fit_seconds": fit_seconds,
-                **memory,
-                **{f"validation/{k}": v for k, v in val_scores.items()},
-            }
-        )
-
         served = ServedModel(model=model, steps=params.model_steps, target=target)
         # The input example is raw rows as ingested, which is what the model must accept
         # (the row key aside: a model does not need it).
         example = pd.read_parquet(split_path("train")).head(5).drop(columns=params.data.key)
-        save_served_model(served, out / "model", example, Path(tmp))
-        mlflow.log_artifacts(str(out / "model"), artifact_path="model")
+        # Logged before any metric: MLflow links the run's step-0 metrics to a model as it
+        # logs it, and the per-epoch curves (step: epoch) are the run's, not the model's.
+        logged_model = log_served_model(
+            served,
+            name,
+            example,
+            Path(tmp),
+            tags={"bakeoff.model": name, "bakeoff.family": model.family},
+        )
+        model_id = logged_model.model_id
+        # The DVC output is the logged model itself, byte for byte: evaluation, `dvc exp`
+        # and the registry all see the same files.
+        download_model(model_id, out / "model")
+        history = getattr(model.estimator, "history_", None)
+        if history:
+            log_history(run.info.run_id, history)
+        val_scores = validation_scores(model, val, target, task)
+        mlflow.log_metrics({"fit_seconds": fit_seconds, **memory}, model_id=model_id)
+        mlflow.log_metrics(
+            {f"validation/{k}": v for k, v in val_scores.items()},
+            model_id=model_id,
+            dataset=seen["val"],
+        )
         info = {
             "model": name,
             "status": "trained",
@@ -192,7 +210,8 @@ def train_and_log(
             "task": task,
             "run_id": run.info.run_id,
             "experiment_id": run.info.experiment_id,
-            "model_uri": f"runs:/{run.info.run_id}/model",
+            "model_id": model_id,
+            "model_uri": f"models:/{model_id}",
             "fit_seconds": fit_seconds,
             **memory,
             "val": val_scores,
@@ -210,11 +229,43 @@ def train_and_log(
     return model, info
 
 
-def log_evaluation(scores: dict[str, float], figures: list[Path], importance: Path) -> None:
-    """Test figures join the contestant's run, which is active."""
+def system_metrics_on(config: dict[str, Any]) -> bool:
+    """Whether the run records system metrics: a deep model's `trainer.system_metrics` (on by
+    default), when psutil is there to measure; classical models have no trainer and record
+    none. When on, MLflow samples every SYSTEM_METRICS_SECONDS."""
+    wanted = bool((config.get("trainer") or {}).get("system_metrics", False))
+    if wanted and importlib.util.find_spec("psutil") is None:
+        log.warning("trainer.system_metrics is on but psutil is not installed: not recorded")
+        return False
+    if wanted and not os.environ.get(SAMPLING_ENV):
+        import mlflow
+
+        mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_SECONDS)
+    return wanted
+
+
+def download_model(model_id: str, folder: Path) -> None:
+    """The logged model's folder, downloaded to `folder`."""
     import mlflow
 
-    mlflow.log_metrics({f"test/{k}": v for k, v in scores.items()})
+    folder.mkdir(parents=True)
+    mlflow.artifacts.download_artifacts(f"models:/{model_id}", dst_path=str(folder))
+
+
+def log_evaluation(
+    scores: dict[str, float],
+    figures: list[Path],
+    importance: Path,
+    *,
+    card: dict[str, Any],
+    model_id: str,
+) -> None:
+    """Test figures join the contestant's run, which is active: the test split as its input,
+    the scores as the logged model's metrics on it (what the Models tab ranks by)."""
+    import mlflow
+
+    test = log_split(card, "test")
+    mlflow.log_metrics({f"test/{k}": v for k, v in scores.items()}, model_id=model_id, dataset=test)
     for figure in figures:
         mlflow.log_artifact(str(figure), artifact_path="plots")
     mlflow.log_artifact(str(importance))

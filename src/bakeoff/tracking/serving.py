@@ -57,10 +57,8 @@ def _requirements(model) -> list[str]:
     return [p.replace("+cpu", "") for p in pins]
 
 
-def save_served_model(
-    served: ServedModel, path: Path, example: pd.DataFrame, workdir: Path
-) -> None:
-    """Save as an MLflow model folder (what DVC keeps) with signature and input example."""
+def _model_arguments(served: ServedModel, example: pd.DataFrame, workdir: Path) -> dict[str, Any]:
+    """What makes the MLflow model folder, for save_model and log_model alike."""
     artifact = workdir / MODEL_ARTIFACT
     joblib.dump(served, artifact)
     example = example.drop(columns=[served.target], errors="ignore")
@@ -68,12 +66,32 @@ def save_served_model(
         # The hint is about integer columns and missing values; predictions have none.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         signature = mlflow.models.infer_signature(example, served.predict_frame(example))
-    mlflow.pyfunc.save_model(
-        path,
-        python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
-        artifacts={"model": str(artifact)},
-        signature=signature,
-        input_example=example,
+    return {
+        "python_model": str(Path(__file__).with_name("pyfunc_entry.py")),
+        "artifacts": {"model": str(artifact)},
+        "signature": signature,
+        "input_example": example,
         # Stated rather than inferred: inference loads the model again in a subprocess.
-        pip_requirements=_requirements(served.model),
+        "pip_requirements": _requirements(served.model),
+    }
+
+
+def save_served_model(
+    served: ServedModel, path: Path, example: pd.DataFrame, workdir: Path
+) -> None:
+    """Save as an MLflow model folder with signature and input example (no tracking store)."""
+    mlflow.pyfunc.save_model(path, **_model_arguments(served, example, workdir))
+
+
+def log_served_model(
+    served: ServedModel,
+    name: str,
+    example: pd.DataFrame,
+    workdir: Path,
+    tags: dict[str, str],
+) -> mlflow.models.model.ModelInfo:
+    """Log as an MLflow 3 LoggedModel of the active run: the experiment's Models tab lists it,
+    metrics logged with its id rank it, and the registry registers it as `models:/<id>`."""
+    return mlflow.pyfunc.log_model(
+        name=name, tags=tags, **_model_arguments(served, example, workdir)
     )

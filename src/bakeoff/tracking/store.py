@@ -49,14 +49,23 @@ def connect(configured: str | None = None) -> str:
     return uri
 
 
+# The MLflow 3 UI reads this experiment tag to choose an experiment's pages: without it an
+# experiment opens on the GenAI overview (traces) instead of its training runs.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
 def use_experiment(name: str, client=None) -> str:
-    """Select (creating if needed) the experiment `name`, artifacts kept inside the project.
+    """Select (creating if needed) the experiment `name`, artifacts kept inside the project,
+    tagged as model development for the UI (also an experiment an older bakeoff created).
 
     Only "it already exists" (a parallel job created it between the lookup and here) is
     tolerated when creating it, and then its artifact location must be the one wanted: any
     other error propagates rather than letting MLflow create it elsewhere by default.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
     client = client or mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(name)
@@ -65,9 +74,11 @@ def use_experiment(name: str, client=None) -> str:
         if mlflow.get_tracking_uri().startswith("sqlite:"):
             location = (find_project_root() / ARTIFACTS_DIR / name).as_uri()
         try:
-            client.create_experiment(name, artifact_location=location)
-        except mlflow.exceptions.MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            client.create_experiment(
+                name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+            )
+        except MlflowException as exc:
+            if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                 raise
             created = client.get_experiment_by_name(name)
             if location is not None and created.artifact_location != location:
@@ -76,4 +87,7 @@ def use_experiment(name: str, client=None) -> str:
                     f"{created.artifact_location}, not {location} where this project keeps "
                     "them; delete it (mlflow experiments delete) or rename this dataset"
                 ) from exc
+        experiment = client.get_experiment_by_name(name)
+    if EXPERIMENT_KIND_TAG not in experiment.tags:  # created before bakeoff tagged it
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     return mlflow.set_experiment(name).experiment_id

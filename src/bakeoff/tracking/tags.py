@@ -76,6 +76,13 @@ def run_tags(
     return tags
 
 
+def display_name(*parts: str) -> str:
+    """What the UI lists a run as: its parts, then the DVC experiment that ran it (when run by
+    `dvc exp run`), e.g. `mlp · breast_cancer · lucky-lynx`."""
+    experiment = os.environ.get("DVC_EXP_NAME")
+    return " · ".join([*parts, experiment] if experiment else parts)
+
+
 def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested config as dotted keys, the shape MLflow params take."""
     flat: dict[str, Any] = {}

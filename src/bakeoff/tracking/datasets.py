@@ -1,0 +1,75 @@
+"""The data a contestant saw, as MLflow run inputs: one dataset per split, so the runs table's
+Dataset column and the run page say which rows each model was fitted, stopped and scored on.
+
+A split's digest is DVC's hash of its file (the md5 that dvc.lock records for
+data/interim/<split>.parquet), so an MLflow run and a DVC experiment name the same bytes; its
+source is the data card that describes the table. The name carries the dataset and the split,
+and the newest batch when the table is several (`batches/train@2026-02`): a challenger
+retrained on a new batch shows it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bakeoff.fileio import md5_of
+from bakeoff.paths import DATA_CARD, find_workspace, split_path
+
+MAX_INPUT_TAG_VALUE = 500
+
+# MLflow's context names for the splits (the run page groups inputs by them).
+CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
+
+
+def dataset_name(card: dict[str, Any], split: str) -> str:
+    name = f"{card['dataset']}/{split}"
+    batches = card.get("batches") or []
+    if len(batches) > 1:
+        name += f"@{Path(batches[-1]['file']).stem}"
+    return name
+
+
+def split_dataset(card: dict[str, Any], split: str, workspace: Path | None = None):
+    """The split's raw rows (as the saved model takes them) as an MLflow dataset."""
+    import mlflow
+
+    workspace = workspace or find_workspace()
+    path = workspace / split_path(split)
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source for two URI schemes and warns that a path
+        # matches both; either way it is that one source.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        # A hint for model signatures (integer columns cannot hold missing values), printed
+        # when a dataset's schema is inferred; the saved model's signature is checked apart.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        return mlflow.data.from_pandas(
+            pd.read_parquet(path),
+            source=str(workspace / DATA_CARD),
+            name=dataset_name(card, split),
+            digest=md5_of(path),
+            targets=card["target"],
+        )
+
+
+def log_split(card: dict[str, Any], split: str):
+    """Log the split as an input of the active run; returns the dataset (metrics computed on
+    it are logged with it)."""
+    import mlflow
+
+    dataset = split_dataset(card, split)
+    batches = card.get("batches") or []
+    tags = {
+        "bakeoff.file": split_path(split).as_posix(),
+        "bakeoff.rows": str(dataset.profile["num_rows"]),
+        "bakeoff.batches": str(len(batches)),
+        "bakeoff.data_hash": card["content_hash"],
+    }
+    if batches:
+        # MLflow caps an input tag's value at 500 characters.
+        tags["bakeoff.newest_batch"] = batches[-1]["file"][-MAX_INPUT_TAG_VALUE:]
+    mlflow.log_input(dataset, context=CONTEXTS[split], tags=tags)
+    return dataset
