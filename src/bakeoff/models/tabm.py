@@ -45,7 +45,7 @@ SIZES: dict[str, dict[str, int]] = {
 # `cpu` on a small table: TabM's cost per epoch grows with k * d_block^2 while a few hundred
 # rows neither need nor pay for the width (docs/tabm.md).
 SMALL_TABLE_ROWS = 2000
-SMALL_TABLE_SIZE = {"k": 8, "d_block": 128}
+SMALL_TABLE_SIZE = {"k": 8, "d_block": 64}
 
 
 def resolve_size(
