@@ -25,6 +25,8 @@ QUICK_MODELS = [
     "-S",
     "models.resnet.max_epochs=20",
     "-S",
+    "models.tabm.max_epochs=20",
+    "-S",
     "models.random_forest.n_estimators=100",
     "-S",
     "models.extra_trees.n_estimators=100",
@@ -51,8 +53,9 @@ MODELS = [
     "hist_gradient_boosting",
     "mlp",
     "resnet",
+    "tabm",
 ]
-DEEP = ["mlp", "resnet"]
+DEEP = ["mlp", "resnet", "tabm"]
 
 
 def line_up(*keep: str) -> list[str]:

@@ -126,6 +126,24 @@ class CategoryEmbeddings(nn.Module):
         return torch.cat(parts, dim=1)  # (b, n_numeric + n_categorical * dim)
 
 
+def average_members(out: torch.Tensor, task: str) -> torch.Tensor:
+    """One prediction per row from a network's output.
+
+    A network returns (b, n_outputs), or (b, k, n_outputs) when it is k ensemble members
+    (TabM). Members are averaged as the ensemble predicts: class probabilities for
+    classification, returned as their log so that argmax, softmax (which gives back the mean
+    probabilities) and cross-entropy (the ensemble's own loss) apply unchanged; the
+    (standardised) values for regression. Averaging logits instead would not be the mean of
+    the members' probabilities.
+    """
+    if out.ndim == 2:
+        return out
+    if task == "classification":
+        k = out.shape[1]
+        return torch.logsumexp(torch.log_softmax(out, dim=-1), dim=1) - math.log(k)
+    return out.mean(dim=1)  # (b, n_outputs)
+
+
 def _process_group() -> tuple[int, int]:
     """(rank, world size) of this process in a running DDP group; (0, 1) outside one."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -237,7 +255,8 @@ class _LightningEstimator(BaseEstimator):
 
     Subclasses list their hyperparameters in `__init__` (scikit-learn's get_params reads that
     signature) and build their network in `_build_network`. Every subclass has the
-    parameters task, lr, weight_decay, batch_size, max_epochs, patience, trainer, random_state.
+    parameters task, lr, weight_decay, batch_size, max_epochs, patience, trainer, random_state;
+    one with a `gradient_clip_norm` parameter has its gradients clipped to that norm.
 
     Fitted attributes: `classes_` (classification), `y_mean_`/`y_std_` (regression),
     `n_features_in_`, `n_outputs_`, `network_` (CPU, eval mode), `history_` (one dict per
@@ -254,7 +273,9 @@ class _LightningEstimator(BaseEstimator):
     random_state: int
 
     def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
-        """The untrained network, (b, n_features) -> (b, n_outputs); seeded by the caller."""
+        """The untrained network, (b, n_features) -> (b, n_outputs), or (b, k, n_outputs) for
+        k ensemble members (trained on the mean of their losses, predicting with
+        `average_members`); seeded by the caller."""
         raise NotImplementedError
 
     def _keep_params(self, arguments: dict[str, Any]) -> None:
@@ -311,6 +332,7 @@ class _LightningEstimator(BaseEstimator):
             lr=self.lr,
             weight_decay=self.weight_decay,
             y_std=getattr(self, "y_std_", 1.0),
+            gradient_clip_norm=getattr(self, "gradient_clip_norm", None),
         )
         keep_best = training.KeepBestWeights()
         train_batches = TensorBatches(
@@ -469,7 +491,9 @@ class _LightningEstimator(BaseEstimator):
                 self.network_(tensor[start : start + PREDICT_BATCH_ROWS])
                 for start in range(0, len(tensor), PREDICT_BATCH_ROWS)
             ]
-        return torch.cat(chunks) if chunks else torch.empty(0, self.n_outputs_)
+        if not chunks:
+            return torch.empty(0, self.n_outputs_)
+        return average_members(torch.cat(chunks), self.task)  # (n, n_outputs)
 
     def predict(self, X: Any) -> np.ndarray:
         out = self._forward(X)  # (n, n_outputs)

@@ -201,7 +201,8 @@ class TabularModel:
         return self.estimator.predict_proba(self._transform(X))
 
     def describe(self) -> dict[str, Any]:
-        """Size figures for the cost ledger: parameters (networks) or tree nodes (ensembles)."""
+        """Size figures for the cost ledger: parameters (networks) or tree nodes (ensembles),
+        and k, the members of a network that is an ensemble (TabM)."""
         est = self.estimator
         info: dict[str, Any] = {
             "estimator": type(est).__name__,
@@ -220,4 +221,6 @@ class TabularModel:
             info["tree_nodes"] = int(sum(p.nodes.shape[0] for it in est._predictors for p in it))
         elif hasattr(est, "coef_"):
             info["parameters"] = int(np.size(est.coef_) + np.size(getattr(est, "intercept_", 0)))
+        if hasattr(est, "k_"):
+            info["k"] = int(est.k_)  # members of a network that is an ensemble (TabM)
         return info

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ModelCheckpoint
 from torch import nn
 
-from bakeoff.models.deep import MONITOR, TensorBatches, _process_group
+from bakeoff.models.deep import MONITOR, TensorBatches, _process_group, average_members
 
 log = logging.getLogger(__name__)
 # What `deep._LightningEstimator` builds its trainer from, besides this module's own classes.
@@ -49,11 +49,19 @@ class TrainingModule(L.LightningModule):
     """
 
     def __init__(
-        self, network: nn.Module, *, task: str, lr: float, weight_decay: float, y_std: float = 1.0
+        self,
+        network: nn.Module,
+        *,
+        task: str,
+        lr: float,
+        weight_decay: float,
+        y_std: float = 1.0,
+        gradient_clip_norm: float | None = None,
     ):
         super().__init__()
         self.network = network
         self.task, self.lr, self.weight_decay, self.y_std = task, lr, weight_decay, y_std
+        self.gradient_clip_norm = gradient_clip_norm
         # Manual optimisation (a supported Lightning mode): with one optimiser and no
         # accumulation, the automatic closure's extra hooks are per-step cost and buy nothing.
         self.automatic_optimization = False
@@ -68,7 +76,14 @@ class TrainingModule(L.LightningModule):
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch  # x: (b, n_features); y: (b,) class codes or standardised target
-        out = self.network(x)  # (b, n_classes) or (b, 1)
+        out = self.network(x)  # (b, n_classes) or (b, 1); (b, k, ...) for k ensemble members
+        if out.ndim == 3 and stage == "train":
+            # Each member learns on its own: the loss is the mean of the k members' losses.
+            k = out.shape[1]
+            out, y = out.flatten(0, 1), y.repeat_interleave(k)  # (b * k, n_outputs), (b * k,)
+        else:
+            # Validation scores what predict returns (early stopping keeps the best ensemble).
+            out = average_members(out, self.task)
         if self.task == "classification":
             loss = F.cross_entropy(out, y)
             hits = (out.argmax(dim=1) == y).sum() if stage == "val" else None
@@ -77,6 +92,16 @@ class TrainingModule(L.LightningModule):
             hits = None
         self._accumulate(stage, loss.detach() * len(y), len(y), hits)
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Trainer(gradient_clip_val=...) is for automatic optimisation only. Under manual
+        # optimisation Lightning calls this hook inside optimizer.step(), after a 16-bit run's
+        # GradScaler has unscaled the gradients (clipping in training_step right after
+        # backward would clip the scaled ones) and after DDP has averaged them.
+        if self.gradient_clip_norm is not None:
+            self.clip_gradients(
+                optimizer, gradient_clip_val=self.gradient_clip_norm, gradient_clip_algorithm="norm"
+            )
 
     def _accumulate(
         self, stage: str, loss_sum: torch.Tensor, n: int, hits: torch.Tensor | None
