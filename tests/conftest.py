@@ -76,3 +76,51 @@ def two_feature_splits(n: int, noise: float) -> FeatureSplits:
     return FeatureSplits(
         frame.iloc[:a], frame.iloc[a:b], frame.iloc[b:], task="classification", target="y"
     )
+
+
+POSITIVE = ["great", "wonderful", "moving", "brilliant", "charming", "funny"]
+NEGATIVE = ["dull", "boring", "awful", "tedious", "clumsy", "bland"]
+FILLER = [
+    "the",
+    "a",
+    "film",
+    "movie",
+    "plot",
+    "story",
+    "cast",
+    "director",
+    "scene",
+    "this",
+    "is",
+    "was",
+    "and",
+    "of",
+    "with",
+    "its",
+]
+
+
+def reviews(n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """For the text models: a `review` (filler words around one or two sentiment words that
+    decide the label), a number `runtime` that moves the label a little, a category `genre`
+    (noise), a few missing and empty reviews; labels "fresh" / "rotten"."""
+    rng = np.random.default_rng(seed)
+    fresh = rng.random(n) < 0.5
+    docs = []
+    for positive in fresh:
+        words = list(rng.choice(FILLER, size=rng.integers(4, 12)))
+        cue = POSITIVE if positive else NEGATIVE
+        for word in rng.choice(cue, size=rng.integers(1, 3)):
+            words.insert(int(rng.integers(0, len(words) + 1)), str(word))
+        docs.append(" ".join(words).capitalize() + ".")
+    review = pd.Series(docs, dtype="str")
+    review[::37] = None
+    review[5::41] = "   "
+    frame = pd.DataFrame(
+        {
+            "review": review,
+            "runtime": rng.normal(100, 20, size=n) + 5 * fresh,
+            "genre": pd.Series(rng.choice(["drama", "comedy", "horror"], size=n), dtype="str"),
+        }
+    )
+    return frame, np.where(fresh, "fresh", "rotten")

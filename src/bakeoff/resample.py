@@ -118,7 +118,7 @@ def resample_scores(
             )
     outcomes = parallel.run_all(
         fit_and_score,
-        [{**t, "task": task, "target": target} for t in tasks],
+        [{**t, "task": task, "target": target, "column_kinds": splits.column_kinds} for t in tasks],
         n_jobs=n_jobs,
         config=config,
     )

@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,26 +62,40 @@ class FeatureSplits:
     test: pd.DataFrame
     task: str
     target: str
+    # The data card's column kinds: which columns are text (their dtype cannot say).
+    column_kinds: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, card: dict[str, Any]) -> FeatureSplits:
-        """The featurize stage's outputs, with the task and target from the data card."""
+        """The featurize stage's outputs, with the task, target and kinds from the data card."""
         frames = {split: pd.read_parquet(features_path(split)) for split in SPLITS}
-        return cls(**frames, task=card["task"], target=card["target"])
+        return cls(
+            **frames,
+            task=card["task"],
+            target=card["target"],
+            column_kinds=dict(card.get("features") or {}),
+        )
 
 
 def fit_model(
-    config: dict[str, Any], *, task: str, train: pd.DataFrame, val: pd.DataFrame, target: str
+    config: dict[str, Any],
+    *,
+    task: str,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    target: str,
+    column_kinds: dict[str, str] | None = None,
 ):
     """Build the configured model and fit it; returns the model and the fit's wall time (s).
 
     Separate from the stage so that the same model can be fitted again (folds, seeds, fractions).
+    `column_kinds` (the data card's `features`) says which columns are text.
     """
     model = build_model(config, task)
     X, y = split_xy(train, target)
     X_val, y_val = split_xy(val, target)
     start = time.perf_counter()
-    model.fit(X, y, X_val=X_val, y_val=y_val)
+    model.fit(X, y, X_val=X_val, y_val=y_val, column_kinds=column_kinds)
     return model, time.perf_counter() - start
 
 
@@ -93,11 +107,14 @@ def fit_and_score(
     val: pd.DataFrame,
     scored: pd.DataFrame,
     target: str,
+    column_kinds: dict[str, str] | None = None,
 ) -> tuple[dict[str, float], float]:
     """One refit (a fold, a learning-curve point): fit on `train`, early-stop on `val`, score
     on `scored`; the scores and the fit's seconds. Runs in a worker process, too."""
     setup_logging()
-    model, seconds = fit_model(config, task=task, train=train, val=val, target=target)
+    model, seconds = fit_model(
+        config, task=task, train=train, val=val, target=target, column_kinds=column_kinds
+    )
     return validation_scores(model, scored, target, task), seconds
 
 
@@ -200,7 +217,14 @@ def train_and_log(
     if not is_rank_zero():
         # A DDP rank other than 0: its gradients are needed, its records are not.
         try:
-            model, _ = fit_model(config, task=task, train=train, val=val, target=target)
+            model, _ = fit_model(
+                config,
+                task=task,
+                train=train,
+                val=val,
+                target=target,
+                column_kinds=card.get("features"),
+            )
         except FloatingPointError as exc:
             # The loss is reduced over all ranks, so rank 0 fails at the same epoch and
             # records it. Exiting non-zero here would make the launcher terminate rank 0.
@@ -226,7 +250,12 @@ def train_and_log(
         try:
             with peak_memory() as memory:
                 model, fit_seconds = fit_model(
-                    config, task=task, train=train, val=val, target=target
+                    config,
+                    task=task,
+                    train=train,
+                    val=val,
+                    target=target,
+                    column_kinds=card.get("features"),
                 )
         except Exception as exc:
             # The contestant's own failure (a NaN loss, a bad setting): reported, and the
