@@ -122,12 +122,15 @@ class TextComponents(TransformerMixin, BaseEstimator):
 class TokenIds(TransformerMixin, BaseEstimator):
     """A text column as token ids for a bag-of-embeddings network (fastText-style).
 
-    A WordPiece vocabulary of up to `vocab_size` tokens is trained on the training documents
-    (lower-cased, split on white space and punctuation; Hugging Face `tokenizers`). Each row
-    holds the ids of its first `max_tokens` tokens, then the ids of their adjacent pairs
-    (bigrams) seen at least `min_bigram_count` times in training (the `max_bigrams` most
-    frequent), padded with 0. Ids: 0 padding, 1 unknown, then the vocabulary, then the bigrams.
-    The width is the longest training row's, at most `max_tokens` (plus its bigrams).
+    A word vocabulary is fitted on the training documents with Hugging Face `tokenizers`
+    (lower-cased, split on white space and punctuation): the `vocab_size` most frequent words
+    seen at least `min_count` times. Its WordLevel trainer, unlike the WordPiece and BPE
+    trainers of tokenizers 0.23, is deterministic: those gave different ids, and at ties a
+    different vocabulary, on every run over the same documents. Each row holds the ids of
+    its first `max_tokens` words, then the ids of their adjacent pairs (bigrams) seen at
+    least `min_bigram_count` times in training (the `max_bigrams` most frequent), padded
+    with 0. Ids: 0 padding, 1 unknown word, then the words, then the bigrams. The width is
+    the longest training row's, at most `max_tokens` (plus its bigrams).
 
     `block_` = {"vocabulary": number of ids, "length": width}: the network's embedding size.
     """
@@ -137,13 +140,15 @@ class TokenIds(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        vocab_size: int = 20000,
+        vocab_size: int = 30000,
+        min_count: int = 2,
         max_tokens: int = 256,
         bigrams: bool = True,
         min_bigram_count: int = 2,
         max_bigrams: int = 200000,
     ):
         self.vocab_size = vocab_size
+        self.min_count = min_count
         self.max_tokens = max_tokens
         self.bigrams = bigrams
         self.min_bigram_count = min_bigram_count
@@ -155,18 +160,19 @@ class TokenIds(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X, y=None) -> np.ndarray:
         from tokenizers import Tokenizer, normalizers, pre_tokenizers
-        from tokenizers.models import WordPiece
-        from tokenizers.trainers import WordPieceTrainer
+        from tokenizers.models import WordLevel
+        from tokenizers.trainers import WordLevelTrainer
 
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
         docs = documents(X)
-        tokenizer = Tokenizer(WordPiece(unk_token=UNKNOWN_TOKEN))
+        tokenizer = Tokenizer(WordLevel(unk_token=UNKNOWN_TOKEN))
         tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
         tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         # [PAD] first, so that it is id 0 (PAD_ID), [UNK] id 1.
-        trainer = WordPieceTrainer(
+        trainer = WordLevelTrainer(
             vocab_size=self.vocab_size,
+            min_frequency=self.min_count,
             special_tokens=[PAD_TOKEN, UNKNOWN_TOKEN],
             show_progress=False,
         )
@@ -174,8 +180,8 @@ class TokenIds(TransformerMixin, BaseEstimator):
         # Kept as its JSON text: a plain string pickles across tokenizers versions.
         self.tokenizer_json_ = tokenizer.to_str()
         self._tokenizer = tokenizer
-        tokens = self._tokens(docs)
         self.n_tokens_ = tokenizer.get_vocab_size()
+        tokens = self._tokens(docs)
         self.bigram_keys_ = (
             self._frequent_bigrams(tokens) if self.bigrams else np.empty(0, np.int64)
         )
@@ -236,6 +242,7 @@ class TokenIds(TransformerMixin, BaseEstimator):
         return np.hstack([unigrams, pairs])
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        # A copy: the default state is the instance's own __dict__.
+        state = dict(super().__getstate__())
         state.pop("_tokenizer", None)  # rebuilt from tokenizer_json_ on first use
         return state
