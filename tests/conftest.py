@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# No test may reach the Hugging Face hub: set before huggingface_hub reads it at import.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 import numpy as np
 import pandas as pd
 import pytest

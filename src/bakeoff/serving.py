@@ -8,6 +8,7 @@ per class.
 from __future__ import annotations
 
 import warnings
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from bakeoff.models.tabular import TabularModel
 from bakeoff.tracking import package_versions
 
 MODEL_ARTIFACT = "model.joblib"
+# Weights a part of the model keeps as files of its own (a pretrained text encoder's
+# safetensors and tokenizer), beside the pickle: TabularModel.save_files / load_files.
+FILES_ARTIFACT = "files"
 
 
 class ServedModel:
@@ -49,16 +53,19 @@ class BakeoffPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         self.served = joblib.load(context.artifacts["model"])
+        if FILES_ARTIFACT in context.artifacts:
+            self.served.model.load_files(Path(context.artifacts[FILES_ARTIFACT]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.served.predict_frame(model_input)
 
 
-def _requirements(family: str) -> list[str]:
+def _requirements(family: str, extra: list[str] | None = None) -> list[str]:
     wanted = ["scikit-learn", "pandas", "mlflow", "joblib"]
     if family == "deep":
         wanted += ["torch"]  # a saved network predicts with torch alone
-    versions = package_versions()
+    wanted += [name for name in extra or [] if name not in wanted]
+    versions = {**package_versions(), **{name: metadata.version(name) for name in extra or []}}
     pins = [f"{name}=={versions[name]}" for name in wanted if name in versions]
     return [p.replace("+cpu", "") for p in pins]
 
@@ -68,6 +75,11 @@ def save_served_model(
 ) -> None:
     """Save as an MLflow model folder (what DVC keeps) with signature and input example."""
     artifact = workdir / MODEL_ARTIFACT
+    artifacts = {"model": str(artifact)}
+    model = served.model
+    # Parts with files write them first; their pickled state then leaves the weights out.
+    if hasattr(model, "save_files") and model.save_files(workdir / FILES_ARTIFACT):
+        artifacts[FILES_ARTIFACT] = str(workdir / FILES_ARTIFACT)
     joblib.dump(served, artifact)
     example = example.drop(columns=[served.target], errors="ignore")
     with warnings.catch_warnings():
@@ -77,11 +89,13 @@ def save_served_model(
     mlflow.pyfunc.save_model(
         path,
         python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
-        artifacts={"model": str(artifact)},
+        artifacts=artifacts,
         signature=signature,
         input_example=example,
         # Stated rather than inferred: inference loads the model again in a subprocess.
-        pip_requirements=_requirements(served.model.family),
+        pip_requirements=_requirements(
+            model.family, model.requirements() if hasattr(model, "requirements") else None
+        ),
     )
 
 
