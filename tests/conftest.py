@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # No test may reach the Hugging Face hub: set before huggingface_hub reads it at import.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -129,3 +130,45 @@ def reviews(n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
         }
     )
     return frame, np.where(fresh, "fresh", "rotten")
+
+
+def make_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """A 2-layer, 16-wide BERT with random weights and a WordPiece tokenizer trained on the
+    test reviews, saved as a Hugging Face model folder (safetensors)."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    frame, _ = reviews(200)
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    docs = frame["review"].dropna().tolist()
+    trainer = trainers.WordPieceTrainer(vocab_size=300, special_tokens=special)
+    tokenizer.train_from_iterator(docs, trainer=trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        special_tokens=[(t, tokenizer.token_to_id(t)) for t in ("[CLS]", "[SEP]")],
+    )
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    fast.save_pretrained(folder)
+    config = transformers.BertConfig(
+        vocab_size=len(fast),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        pad_token_id=fast.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    transformers.BertModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder

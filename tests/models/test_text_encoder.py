@@ -30,51 +30,10 @@ from bakeoff.models.text_encoder import (
     text_encoder_frozen,
 )
 from bakeoff.serving import FILES_ARTIFACT, ServedModel, save_served_model
-from conftest import PROJECT_ROOT, reviews
+from conftest import PROJECT_ROOT, make_tiny_bert, reviews
 
 CPU = {"accelerator": "cpu", "devices": 1}
 KINDS = {"review": "text", "runtime": "numeric", "genre": "categorical"}
-
-
-def make_tiny_bert(folder: Path, seed: int = 0) -> Path:
-    """A 2-layer, 16-wide BERT with random weights and a WordPiece tokenizer trained on the
-    test reviews, saved as a Hugging Face model folder (safetensors)."""
-    import transformers
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-
-    frame, _ = reviews(200)
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    docs = frame["review"].dropna().tolist()
-    trainer = trainers.WordPieceTrainer(vocab_size=300, special_tokens=special)
-    tokenizer.train_from_iterator(docs, trainer=trainer)
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        special_tokens=[(t, tokenizer.token_to_id(t)) for t in ("[CLS]", "[SEP]")],
-    )
-    fast = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
-    fast.save_pretrained(folder)
-    config = transformers.BertConfig(
-        vocab_size=len(fast),
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-        pad_token_id=fast.pad_token_id,
-    )
-    torch.manual_seed(seed)
-    transformers.BertModel(config).save_pretrained(folder, safe_serialization=True)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -272,6 +231,7 @@ def test_pyfunc_carries_the_encoder_files_and_predicts_raw_strings(
         )
     model.fit(X, y, X_val, y_val, column_kinds=KINDS)
     served = ServedModel(model=model, steps=[], target="label")
+    (tmp_path / "work").mkdir()
     save_served_model(served, tmp_path / "model", X.head(5), tmp_path / "work")
 
     files = tmp_path / "model" / "artifacts" / FILES_ARTIFACT
@@ -319,6 +279,7 @@ def test_minilm_frozen_beats_chance_on_sentiment_and_serves(minilm, tmp_path):
     assert model.preprocessor.transform(X_test[["review"]]).shape == (100, 384)
     assert (model.predict(X_test[["review"]]) == y_test).mean() > 0.85
     served = ServedModel(model=model, steps=[], target="label")
+    (tmp_path / "work").mkdir()
     save_served_model(served, tmp_path / "model", X[["review"]].head(3), tmp_path / "work")
     loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
     out = loaded.predict(pd.DataFrame({"review": ["A wonderful, moving film.", "Dull."]}))
