@@ -6,6 +6,7 @@ makes them, without running DVC.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -15,8 +16,10 @@ from bakeoff.ingest import ingest
 from bakeoff.params import Params
 from bakeoff.problems import DataError, errors
 from bakeoff.sources import read_source
-from bakeoff.split import split_frame
+from bakeoff.split import duplicate_documents, split_frame
 from bakeoff.validate import validate
+
+log = logging.getLogger(__name__)
 
 
 def prepared_splits(params: Params, root: Path) -> tuple[dict[str, pd.DataFrame], dict]:
@@ -39,6 +42,9 @@ def prepared_splits(params: Params, root: Path) -> tuple[dict[str, pd.DataFrame]
         seed=params.seed,
         key=params.data.key,
     )
+    text = [c for c, kind in card["features"].items() if kind == "text"]
+    for problem in duplicate_documents(parts, text):
+        log.warning("%s", problem.line())
     return {
         name: apply_steps(part, params.model_steps, target) for name, part in parts.items()
     }, card
