@@ -110,9 +110,17 @@ def test_without_the_cards_kinds_a_text_column_is_categorical_as_before(split):
     model = classical.linear("classification").fit(X, y)
     assert model.column_kinds_["review"] == "categorical"
     assert model.text_columns == []
-    assert model.preprocessor.text_columns == ()
+    assert list(model.preprocessor.text_columns) == []
     with pytest.warns(UserWarning, match="never seen in training"):
         model.predict(X_test)
+
+
+def test_a_refit_routes_the_text_columns_afresh(split):
+    X, y, X_test, _ = split
+    model = classical.linear("classification", text_components=4)
+    model.fit(X, y, column_kinds=KINDS)
+    model.fit(X.drop(columns="review"), y)  # a fold or a feature subset without the text
+    assert model.text_columns == [] and len(model.predict(X_test)) == len(X_test)
 
 
 def test_the_card_can_only_add_text_kinds(split):

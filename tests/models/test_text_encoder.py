@@ -150,12 +150,12 @@ def test_the_cache_encodes_each_document_once(tiny_bert, tmp_path, caplog):
     first = SentenceEmbeddings(pretrained=str(tiny_bert), cache_dir=str(tmp_path)).fit(None)
     with caplog.at_level(logging.INFO, logger="bakeoff.models.text_encoder"):
         vectors = first.transform(docs)
-        assert "3 document(s), 2 encoded" in caplog.text
+        assert "3 document(s), 2 distinct: 2 encoded, 0 from the cache" in caplog.text
         caplog.clear()
         # A refit (a CV fold) in this or another process: read from disk, nothing encoded.
         again = SentenceEmbeddings(pretrained=str(tiny_bert), cache_dir=str(tmp_path)).fit(None)
         np.testing.assert_array_equal(again.transform(docs), vectors)
-        assert "3 document(s), 0 encoded, 3 reused" in caplog.text
+        assert "3 document(s), 2 distinct: 0 encoded, 2 from the cache" in caplog.text
     # Other settings are another encoding: a separate cache folder.
     SentenceEmbeddings(pretrained=str(tiny_bert), max_length=8, cache_dir=str(tmp_path)).fit(
         None

@@ -93,16 +93,19 @@ class TabularModel:
         return self
 
     def _route_text(self, columns: list[str]) -> None:
-        """Tell the preprocessor which columns are text: their dtype cannot."""
+        """Tell the preprocessor which columns are text: their dtype cannot. (A refit on
+        other columns sets them afresh.)"""
+        takes_text = "text_columns" in self.preprocessor.get_params(deep=False)
+        if takes_text:
+            self.preprocessor.set_params(text_columns=list(columns))
         if not columns:
             return
-        if "text_columns" not in self.preprocessor.get_params(deep=False):
+        if not takes_text:
             raise ValueError(
                 f"column(s) {columns} are text, and {type(self.estimator).__name__} "
                 f"({type(self.preprocessor).__name__}) takes no text; drop them for this "
                 "model (featurize.steps) or choose a text model (docs/text.md)"
             )
-        self.preprocessor.set_params(text_columns=list(columns))
 
     @property
     def text_columns(self) -> list[str]:

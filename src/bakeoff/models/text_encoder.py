@@ -197,9 +197,10 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
     """A text column as a pretrained encoder's mean-pooled token states (attention-mask aware),
     (n, hidden size) float32. The encoder is frozen: `fit` only loads it.
 
-    Each document is encoded once: vectors computed since `fit` (the training, validation
-    and test rows of one fit) or found in the on-disk cache under `cache_dir` (None: no disk
-    cache) are reused, so CV folds and learning-curve points do not re-encode their rows. Documents are batched by length
+    Each distinct document of a call is encoded once, and vectors found in the on-disk cache
+    under `cache_dir` (None: no disk cache) are reused, so CV folds, learning-curve points
+    and re-runs do not re-encode their rows. Nothing is kept in memory between calls: a
+    served model's memory stays flat, and its measured latency is the encoding's. Documents are batched by length
     (`batch_size`, truncated at `max_length` tokens); `device` "auto" uses a GPU when present.
     """
 
@@ -227,29 +228,30 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
         self._encoder, self._tokenizer = load_encoder(folder), load_tokenizer(folder)
         self.fingerprint_ = folder_fingerprint(folder, f"mean-pool/{self.max_length}")
         self.n_features_out_ = int(self._encoder.config.hidden_size)
-        self._vectors: dict[bytes, np.ndarray] = {}
         return self
 
     def transform(self, X) -> np.ndarray:
         docs = documents(X)
         keys = [hashlib.sha1(doc.encode()).digest() for doc in docs]
-        known = self.__dict__.setdefault("_vectors", {})
-        missing = {k: doc for k, doc in zip(keys, docs, strict=True) if k not in known}
-        if missing and self.cache_dir:
+        known: dict[bytes, np.ndarray] = {}
+        if self.cache_dir:
             cache = EmbeddingCache(Path(self.cache_dir), self.fingerprint_)
-            known.update(cache.read())
-            missing = {k: doc for k, doc in missing.items() if k not in known}
+            known = cache.read()
+        missing = {k: doc for k, doc in zip(keys, docs, strict=True) if k not in known}
         if missing:
             vectors = self._encode(list(missing.values()))
             known.update(zip(missing, vectors, strict=True))
             if self.cache_dir:
                 cache.write(list(missing), vectors)
-        log.info(
-            "text embeddings: %d document(s), %d encoded, %d reused",
-            len(docs),
-            len(missing),
-            len(docs) - len(missing),
-        )
+        if self.cache_dir:
+            distinct = len(set(keys))
+            log.info(
+                "text embeddings: %d document(s), %d distinct: %d encoded, %d from the cache",
+                len(docs),
+                distinct,
+                len(missing),
+                distinct - len(missing),
+            )
         out = np.empty((len(docs), self.n_features_out_), dtype=np.float32)
         for i, key in enumerate(keys):
             out[i] = known[key]
@@ -316,7 +318,7 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         # The weights travel as files (save_files), never inside the pickle.
-        return _without(super().__getstate__(), "_encoder", "_tokenizer", "_vectors")
+        return _without(super().__getstate__(), "_encoder", "_tokenizer")
 
 
 def _without(state: dict[str, Any], *names: str) -> dict[str, Any]:
