@@ -11,7 +11,11 @@ from bakeoff.params import compose_conf, params_from_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 # The cards that read a downloaded file, and its name in data/external/ (or --data-dir).
-FILES = {"adult": "adult.data", "california_housing": "california_housing.csv"}
+FILES = {
+    "adult": "adult.data",
+    "california_housing": "california_housing.csv",
+    "rotten_tomatoes": "rotten_tomatoes.csv",
+}
 
 
 def load_splits(card: str, data_dir: Path) -> tuple[dict[str, pd.DataFrame], str, str]:

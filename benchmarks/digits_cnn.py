@@ -1,7 +1,7 @@
 """The image CNN on scikit-learn's 8x8 digits, as the pipeline trains it, next to the MLP.
 
 conf/ composed with `data=digits` (which brings conf/model/cnn.yaml into the line-up); the
-table goes through the pipeline's data stages in memory (`bakeoff.prepare`: ingest,
+table goes through the pipeline's data stages in memory (`bakeoff.data.prepare`: ingest,
 validate, split 60/20/20 stratified with seed 42) and each model through the train stage's
 `fit_model` with its composed config, the model seed varied. Fit seconds include the preprocessing.
 

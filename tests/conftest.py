@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+# No test may reach the Hugging Face hub: set before huggingface_hub reads it at import.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,3 +82,93 @@ def two_feature_splits(n: int, noise: float) -> FeatureSplits:
     return FeatureSplits(
         frame.iloc[:a], frame.iloc[a:b], frame.iloc[b:], task="classification", target="y"
     )
+
+
+POSITIVE = ["great", "wonderful", "moving", "brilliant", "charming", "funny"]
+NEGATIVE = ["dull", "boring", "awful", "tedious", "clumsy", "bland"]
+FILLER = [
+    "the",
+    "a",
+    "film",
+    "movie",
+    "plot",
+    "story",
+    "cast",
+    "director",
+    "scene",
+    "this",
+    "is",
+    "was",
+    "and",
+    "of",
+    "with",
+    "its",
+]
+
+
+def reviews(n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """For the text models: a `review` (filler words around one or two sentiment words that
+    decide the label), a number `runtime` that moves the label a little, a category `genre`
+    (noise), a few missing and empty reviews; labels "fresh" / "rotten"."""
+    rng = np.random.default_rng(seed)
+    fresh = rng.random(n) < 0.5
+    docs = []
+    for positive in fresh:
+        words = list(rng.choice(FILLER, size=rng.integers(4, 12)))
+        cue = POSITIVE if positive else NEGATIVE
+        for word in rng.choice(cue, size=rng.integers(1, 3)):
+            words.insert(int(rng.integers(0, len(words) + 1)), str(word))
+        docs.append(" ".join(words).capitalize() + ".")
+    review = pd.Series(docs, dtype="str")
+    review[::37] = None
+    review[5::41] = "   "
+    frame = pd.DataFrame(
+        {
+            "review": review,
+            "runtime": rng.normal(100, 20, size=n) + 5 * fresh,
+            "genre": pd.Series(rng.choice(["drama", "comedy", "horror"], size=n), dtype="str"),
+        }
+    )
+    return frame, np.where(fresh, "fresh", "rotten")
+
+
+def make_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """A 2-layer, 16-wide BERT with random weights and a WordPiece tokenizer trained on the
+    test reviews, saved as a Hugging Face model folder (safetensors)."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    frame, _ = reviews(200)
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    docs = frame["review"].dropna().tolist()
+    trainer = trainers.WordPieceTrainer(vocab_size=300, special_tokens=special)
+    tokenizer.train_from_iterator(docs, trainer=trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        special_tokens=[(t, tokenizer.token_to_id(t)) for t in ("[CLS]", "[SEP]")],
+    )
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    fast.save_pretrained(folder)
+    config = transformers.BertConfig(
+        vocab_size=len(fast),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        pad_token_id=fast.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    transformers.BertModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder

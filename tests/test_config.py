@@ -39,18 +39,20 @@ def test_stale_params_are_detected(tmp_path):
 
 
 # Every model file is in the full line-up (conf/lineup/full.yaml), or, for image models, in
-# an image card's.
+# an image card's, or, for text models, in the text line-ups (conf/lineup/text*.yaml).
 LINE_UPS = {
     "tabular": compose_conf(CONF, ["lineup=full"])["models"],
     "image": compose_conf(CONF, ["data=digits"])["models"],
+    "text": compose_conf(CONF, ["data=rotten_tomatoes", "lineup=text_finetune"])["models"],
 }
 
 
 @pytest.mark.parametrize("name", MODEL_FILES)
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_every_model_config_composes_and_instantiates(name, task):
-    config = LINE_UPS["image" if name == "cnn" else "tabular"][name]
-    model = build_model(config, task)
+    configs = [models[name] for models in LINE_UPS.values() if name in models]
+    assert configs, f"conf/model/{name}.yaml is in no line-up"
+    model = build_model(configs[0], task)
     assert isinstance(model, TabularModel)
     assert model.task == task
 

@@ -13,7 +13,7 @@ from bakeoff.params import DriftConfig
 from bakeoff.paths import DATA_CARD, DRIFT_REPORT, DRIFT_SUMMARY, RAW_DATASET, split_path
 from bakeoff.reporting.drift import drift_markdown
 from bakeoff.stages import drift as drift_stage
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, reviews
 
 CONFIG = DriftConfig()
 CARD = {
@@ -101,7 +101,39 @@ def test_missing_change_is_flagged_for_any_kind():
     column = drift.column_drift(a, b, "text", CONFIG)
     assert column["missing_change"] == pytest.approx(0.3)
     assert column["flagged"] and column["reasons"] == ["missing share 0.0% -> 30.0%"]
-    assert column["psi"] is None
+    assert column["psi"] == 0.0  # every present document has two words, as before
+
+
+def test_text_of_the_same_kind_is_not_flagged():
+    frame, _ = reviews(1200, seed=4)
+    column = drift.column_drift(frame["review"][:800], frame["review"][800:], "text", CONFIG)
+    assert column["psi"] < 0.1 and column["unseen_share"] < 0.01
+    assert not column["flagged"], column["reasons"]
+
+
+def test_longer_documents_drift_by_length():
+    frame, _ = reviews(1200, seed=5)
+    longer = frame["review"][800:] + " " + frame["review"][800:]
+    column = drift.column_drift(frame["review"][:800], longer, "text", CONFIG)
+    assert column["psi"] > CONFIG.psi and column["ks_pvalue"] < 1e-10
+    assert column["mean_batch"] > 1.8 * column["mean_reference"]  # words per document
+    assert column["flagged"] and column["reasons"][0].startswith("PSI ")
+
+
+def test_new_words_drift_beyond_what_held_out_training_text_brings():
+    rng = np.random.default_rng(6)
+    words = [f"w{i}" for i in range(400)]
+    # Zipf-like text: held-out training documents bring some unseen words too.
+    p = 1 / np.arange(1, 401)
+    docs = [" ".join(rng.choice(words, size=8, p=p / p.sum())) for _ in range(1000)]
+    reference, same = pd.Series(docs[:700]), pd.Series(docs[700:])
+    usual = drift.column_drift(reference, same, "text", CONFIG)
+    assert usual["unseen_reference"] > 0 and not usual["flagged"], usual["reasons"]
+    slang = same.str.replace("w1 ", "yeet ", regex=False) + " bussin"
+    column = drift.column_drift(reference, slang, "text", CONFIG)
+    assert column["unseen_share"] > column["unseen_reference"] + CONFIG.unseen_share
+    assert column["unseen_examples"][0] == {"value": "bussin", "count": 300}
+    assert column["flagged"] and any("unseen words vs" in r for r in column["reasons"])
 
 
 def test_reference_excludes_the_newest_batch():

@@ -154,6 +154,23 @@ def test_non_utf8_without_encoding(tmp_path):
     assert "set data.source.encoding" in problem.message
 
 
+def test_non_utf8_names_the_first_bad_line(tmp_path):
+    """Far into a file, past pandas' first read buffer: the line, not a buffer offset."""
+    rows = [f"review number {i} is fine,1" for i in range(20000)]
+    rows[15000] = "café crème was fine,0"
+    data = ("text,y\n" + "\n".join(rows) + "\n").encode("utf-8")
+    data = data.replace("café crème".encode(), "café crème".encode("latin-1"))
+    (tmp_path / "t.csv").write_bytes(data)
+    problem = file_error(tmp_path, "t.csv", "encoding")
+    assert "not valid utf-8: line 15002 (b'caf\\xe9 cr\\xe8me was fine,0')" in problem.message
+
+
+def test_non_utf8_json_lines_name_the_line(tmp_path):
+    (tmp_path / "t.jsonl").write_bytes(b'{"text": "fine", "y": 1}\n{"text": "na\xefve", "y": 0}\n')
+    problem = file_error(tmp_path, "t.jsonl", "encoding")
+    assert "not valid utf-8: line 2" in problem.message
+
+
 def test_wrong_delimiter(tmp_path):
     (tmp_path / "t.csv").write_text(CSV_TEXT.replace(",", ";"))
     problem = file_error(tmp_path, "t.csv", "wrong_delimiter")

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from bakeoff.data.rows import row_keys
-from bakeoff.data.splitting import missing_classes, split_frame
+from bakeoff.data.splitting import duplicate_documents, missing_classes, split_frame
 from bakeoff.params import SplitConfig
 
 
@@ -110,3 +110,20 @@ def test_missing_classes_are_named():
         "test": pd.DataFrame({"y": ["a", "b"]}),
     }
     assert missing_classes(parts, "y") == "val has no rows of class(es) b"
+
+
+def test_documents_in_training_and_held_out_parts_are_counted():
+    train = pd.DataFrame({"t": ["a fine film", "dull", "  ", "same here"]})
+    val = pd.DataFrame({"t": ["dull", "new"]})
+    test = pd.DataFrame({"t": ["a fine film", "a fine film", "  ", None, "A fine film"]})
+    parts = {"train": train, "val": val, "test": test}
+    (problem,) = duplicate_documents(parts, ["t"])
+    assert (problem.rule, problem.column, problem.severity) == (
+        "duplicate_documents",
+        "t",
+        "warning",
+    )
+    # Word for word: case differs is another document; white space alone is no document.
+    assert problem.message.startswith("2 test and 1 validation row(s) hold a document")
+    assert problem.examples[0] == {"part": "val", "row": 0, "text": "dull"}
+    assert duplicate_documents({**parts, "test": test.iloc[2:], "val": val.iloc[1:]}, ["t"]) == []

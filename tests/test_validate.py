@@ -117,23 +117,44 @@ def test_infinite_values_are_named_with_rows(tmp_path):
     assert problem.examples[0]["row"] == 7
 
 
-def test_free_text_is_rejected_with_a_way_out(tmp_path):
+def test_free_text_passes_as_text(tmp_path):
     notes = [f"customer {i} wrote a long and unique comment number {i}" for i in range(40)]
-    _, _, problems = check(tmp_path, table(notes=notes), target="label")
-    (problem,) = errors(problems)
-    assert problem.rule == "text_not_supported" and "data.drop_columns" in problem.message
+    frame, card, problems = check(tmp_path, table(notes=notes), target="label")
+    assert problems == []
+    assert card["features"]["notes"] == "text"
+    assert frame["notes"].iloc[3] == notes[3]
 
 
-def test_every_error_is_listed_at_once(tmp_path):
-    a = [0.5] * 40
-    a[3] = -np.inf
-    notes = [f"a long free text comment with many words {i}" for i in range(40)]
-    _, _, problems = check(tmp_path, table(a=a, notes=notes), target="label", drop_columns=["x"])
-    assert {p.rule for p in errors(problems)} == {
-        "infinite_values",
-        "text_not_supported",
-        "configured_column_missing",
-    }
+def test_empty_documents_are_counted(tmp_path):
+    notes = [f"customer {i} wrote a long and unique comment number {i}" for i in range(40)]
+    notes[2], notes[9] = "   ", ""
+    _, card, problems = check(tmp_path, table(notes=notes), target="label")
+    (problem,) = warnings(problems)
+    assert (problem.rule, problem.column, problem.action) == ("empty_documents", "notes", "counted")
+    # pandas reads an empty CSV field as missing: only the white-space one is present
+    assert problem.message.startswith("1 document(s) are empty or white space only")
+    assert problem.examples == [2]
+    assert card["validation"]["warnings"][0]["rule"] == "empty_documents"
+
+
+def test_long_documents_are_truncated_with_a_count(tmp_path):
+    notes = [f"customer {i} wrote a long and unique comment number {i}" for i in range(40)]
+    notes[5] = "word " * 30
+    params = make_params(tmp_path, table(notes=notes), target="label")
+    params = dataclasses.replace(
+        params, validate=dataclasses.replace(params.validate, max_text_chars=60)
+    )
+    frame, card, _ = ingest(read_source(params.data, tmp_path), params.data)
+    frame, _, problems = validate_stage.validate(frame, card, params)
+    (problem,) = warnings(problems)
+    assert (problem.rule, problem.column, problem.action) == (
+        "long_documents",
+        "notes",
+        "truncated",
+    )
+    assert "max_text_chars=60" in problem.message and problem.examples == [{"row": 5, "chars": 149}]
+    assert len(frame.loc[5, "notes"]) == 60
+    assert frame["notes"].str.len().max() == 60
 
 
 def test_all_nan_and_constant_columns_are_dropped_with_a_warning(tmp_path):

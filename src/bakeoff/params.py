@@ -44,6 +44,7 @@ class ValidateConfig:
     leakage_score: float = 0.99  # one column alone scoring this well is a leak suspect
     imbalance_ratio: float = 0.1  # minority / majority class below this is a warning
     leakage_sample_rows: int = 5000
+    max_text_chars: int = 20000  # longer documents in text columns are truncated (warning)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,9 @@ class DriftConfig:
 
     action: str = "warn"  # warn: report and go on; stop: report and halt before training
     psi: float = 0.2  # population stability index at or above this flags a column
-    unseen_share: float = 0.05  # share of the batch's values in categories training never saw
+    # share of the batch's values in categories training never saw (text: words, above the
+    # share for held-out training text)
+    unseen_share: float = 0.05
     missing_change: float = 0.05  # change in a column's share of missing values
     bins: int = 10  # numeric columns: quantile bins of the training rows for the PSI
 

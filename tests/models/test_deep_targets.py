@@ -1,7 +1,7 @@
 """Quality targets of the default deep configs on real data, trained as the pipeline trains them.
 
 Cards composed from conf/, tables through the pipeline's data stages in memory
-(`bakeoff.prepare`), models fitted by the train stage's `fit_model`. Adult and California housing come from the shared datasets folder
+(`bakeoff.data.prepare`), models fitted by the train stage's `fit_model`. Adult and California housing come from the shared datasets folder
 next to the project and are skipped where it is absent; digits is bundled with sklearn.
 """
 

@@ -4,8 +4,9 @@ statistics per column, and which columns a threshold flags.
 When a dataset grows by batches (several files in its card), the rows of the last file are
 compared column by column with the training rows that came before them: PSI and the KS test
 for numbers (booleans as 0/1), PSI over the training categories plus an "<unseen>" bucket and
-a chi-square test for categories, and the change in the share of missing values for every
-column. A column is flagged when a configured threshold is reached; `drift.action` says
+a chi-square test for categories, for text the PSI and KS test of document lengths (words)
+and the share of the batch's words the training text never has, against that share for
+held-out training text; and the change in the share of missing values for every column. A column is flagged when a configured threshold is reached; `drift.action` says
 whether the pipeline then only warns or halts before training.
 """
 
@@ -32,6 +33,11 @@ EXAMPLES = 5
 NUMERIC_STATISTICS = ("psi", "ks_statistic", "ks_pvalue", "mean_reference", "mean_batch")
 
 CATEGORICAL_STATISTICS = ("chi2_pvalue", "unseen_share")
+TEXT_STATISTICS = ("unseen_reference",)
+WORD = r"\w+"
+# Every HELD_OUT-th training document is held out to measure how many unseen words fresh
+# text of the same kind brings (Zipf: always some, more the smaller the training text).
+HELD_OUT = 5
 
 
 def _float(x: Any) -> float | None:
@@ -101,6 +107,38 @@ def categorical_drift(reference: pd.Series, batch: pd.Series) -> dict[str, Any]:
     }
 
 
+def _words(column: pd.Series) -> pd.Series:
+    """Each present document as its list of lower-cased words."""
+    return column.dropna().astype(str).str.lower().str.findall(WORD)
+
+
+def _unseen(documents: pd.Series, vocabulary: set[str]) -> tuple[float, pd.Series]:
+    words = documents.explode().dropna()
+    unseen = words[~words.isin(vocabulary)]
+    return (len(unseen) / len(words) if len(words) else 0.0), unseen
+
+
+def text_drift(reference: pd.Series, batch: pd.Series, bins: int) -> dict[str, Any]:
+    """Length (words per document) as a number (PSI, KS test, means), and the share of the
+    batch's words that no training document has (`unseen_share`), beside the share for
+    training documents held out from the vocabulary (`unseen_reference`): new words alone
+    are no drift, many more than usual are."""
+    r, b = _words(reference), _words(batch)
+    if r.empty or b.empty:  # nothing to compare: the missing check covers it
+        return {}
+    lengths = numeric_drift(r.str.len(), b.str.len(), bins)
+    held_out = np.arange(len(r)) % HELD_OUT == 0
+    baseline, _ = _unseen(r[held_out], set(r[~held_out].explode().dropna()))
+    share, unseen = _unseen(b, set(r.explode().dropna()))
+    counts = unseen.value_counts().head(EXAMPLES)
+    return {
+        **lengths,
+        "unseen_share": _float(share),
+        "unseen_reference": _float(baseline),
+        "unseen_examples": [{"value": str(v), "count": int(n)} for v, n in counts.items()],
+    }
+
+
 def missing_drift(reference: pd.Series, batch: pd.Series) -> dict[str, Any]:
     """Share of missing values in each, and the change (batch - reference)."""
     r = float(reference.isna().mean()) if len(reference) else 0.0
@@ -117,8 +155,14 @@ def reasons(column: dict[str, Any], config: DriftConfig) -> list[str]:
     out = []
     if column["psi"] is not None and column["psi"] >= config.psi:
         out.append(f"PSI {column['psi']:.2f} >= {config.psi:g}")
-    if column["unseen_share"] is not None and column["unseen_share"] >= config.unseen_share:
-        out.append(f"{column['unseen_share']:.1%} unseen categories >= {config.unseen_share:.1%}")
+    unseen, usual = column["unseen_share"], column.get("unseen_reference")
+    if usual is not None and unseen is not None and unseen - usual >= config.unseen_share:
+        out.append(
+            f"{unseen:.1%} unseen words vs {usual:.1%} in held-out training text "
+            f"(+{unseen - usual:.1%} >= {config.unseen_share:.1%})"
+        )
+    elif usual is None and unseen is not None and unseen >= config.unseen_share:
+        out.append(f"{unseen:.1%} unseen categories >= {config.unseen_share:.1%}")
     if abs(column["missing_change"]) >= config.missing_change:
         out.append(
             f"missing share {column['missing_reference']:.1%} -> {column['missing_batch']:.1%}"
@@ -132,13 +176,15 @@ def column_drift(
     """Every statistic of one column (None where its kind has none), flagged or not, why."""
     column: dict[str, Any] = {
         "kind": kind,
-        **dict.fromkeys(NUMERIC_STATISTICS + CATEGORICAL_STATISTICS),
+        **dict.fromkeys(NUMERIC_STATISTICS + CATEGORICAL_STATISTICS + TEXT_STATISTICS),
         "unseen_examples": [],
     }
     if kind in ("numeric", "boolean"):
         column.update(numeric_drift(reference, batch, config.bins))
     elif kind == "categorical":
         column.update(categorical_drift(reference, batch))
+    elif kind == "text":
+        column.update(text_drift(reference, batch, config.bins))
     column.update(missing_drift(reference, batch))
     column["reasons"] = reasons(column, config)
     column["flagged"] = bool(column["reasons"])

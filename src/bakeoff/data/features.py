@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -80,12 +80,19 @@ class FeatureSplits:
     test: pd.DataFrame
     task: str
     target: str
+    # The data card's column kinds: which columns are text (their dtype cannot say).
+    column_kinds: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, card: dict[str, Any]) -> FeatureSplits:
-        """The featurize stage's outputs, with the task and target from the data card."""
+        """The featurize stage's outputs, with the task, target and kinds from the data card."""
         frames = {split: pd.read_parquet(features_path(split)) for split in SPLITS}
-        return cls(**frames, task=card["task"], target=card["target"])
+        return cls(
+            **frames,
+            task=card["task"],
+            target=card["target"],
+            column_kinds=dict(card.get("features") or {}),
+        )
 
 
 def split_xy(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:

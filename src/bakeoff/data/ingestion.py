@@ -67,6 +67,15 @@ def infer_column_kind(column: pd.Series) -> str:
     return "categorical"
 
 
+def source_kind(column: str, data: DataConfig) -> str | None:
+    """A kind the source itself fixes: a text folder's documents are text, however short."""
+    if data.source.get("kind") == "text_folder" and column == data.source.get(
+        "text_column", "text"
+    ):
+        return "text"
+    return None
+
+
 def apply_column_types(
     frame: pd.DataFrame, types: dict[str, str], file: str | None = None
 ) -> tuple[pd.DataFrame, list[Problem]]:
@@ -142,7 +151,10 @@ def ingest(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, dict, l
     source_columns = list(frame.columns)
     frame = frame.drop(columns=[c for c in data.drop_columns if c in frame.columns])
     features = [c for c in frame.columns if c != data.target]
-    types = {c: data.column_types.get(c) or infer_column_kind(frame[c]) for c in features}
+    types = {
+        c: data.column_types.get(c) or source_kind(c, data) or infer_column_kind(frame[c])
+        for c in features
+    }
     file = data.source.get("path")
     frame, problems = apply_column_types(frame, types, file=file)
     # After typing, so that numbers read as text are scaled too.

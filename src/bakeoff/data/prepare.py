@@ -6,6 +6,7 @@ makes them, without running DVC.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -13,10 +14,12 @@ import pandas as pd
 from bakeoff.data.features import apply_steps
 from bakeoff.data.ingestion import ingest
 from bakeoff.data.sources import read_source
-from bakeoff.data.splitting import split_frame
+from bakeoff.data.splitting import duplicate_documents, split_frame
 from bakeoff.data.validation import validate
 from bakeoff.params import Params
 from bakeoff.problems import DataError, errors
+
+log = logging.getLogger(__name__)
 
 
 def prepared_splits(params: Params, root: Path) -> tuple[dict[str, pd.DataFrame], dict]:
@@ -38,7 +41,11 @@ def prepared_splits(params: Params, root: Path) -> tuple[dict[str, pd.DataFrame]
         config=params.split,
         seed=params.seed,
         key=params.data.key,
+        batches=card.get("batches"),  # split.key batch_row: as the split stage draws them
     )
+    text = [c for c, kind in card["features"].items() if kind == "text"]
+    for problem in duplicate_documents(parts, text):
+        log.warning("%s", problem.line())
     return {
         name: apply_steps(part, params.model_steps, target) for name, part in parts.items()
     }, card

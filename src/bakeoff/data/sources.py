@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import hashlib
 import logging
 import os
@@ -250,17 +251,8 @@ def read_table(path: Path, source: dict[str, Any]) -> pd.DataFrame:
         else:
             frame = pd.read_json(path, lines=True, encoding=source.get("encoding", "utf-8"))
     except UnicodeDecodeError as exc:
-        raise DataError(
-            [
-                Problem(
-                    "encoding",
-                    f"the file is not valid {kwargs.get('encoding', 'utf-8')} (byte "
-                    f"{exc.object[exc.start : exc.start + 1]!r} at position {exc.start}); set "
-                    "data.source.encoding to the file's encoding, e.g. latin-1 or cp1252",
-                    file=str(path),
-                )
-            ]
-        ) from None
+        encoding = kwargs.get("encoding") or source.get("encoding") or "utf-8"
+        raise DataError([encoding_problem(path, encoding, exc)]) from None
     except pd.errors.EmptyDataError:
         raise DataError([Problem("file_empty", "the file holds no data", file=str(path))]) from None
     except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -275,6 +267,35 @@ def read_table(path: Path, source: dict[str, Any]) -> pd.DataFrame:
     if problems:
         raise DataError(problems)
     return frame
+
+
+def first_undecodable_line(path: Path, encoding: str) -> tuple[int, bytes] | None:
+    """(line number, the line's bytes) of the first line that is not valid `encoding`."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number, line
+    return None
+
+
+def encoding_problem(path: Path, encoding: str, exc: UnicodeDecodeError) -> Problem:
+    """The file is not valid `encoding`: name its first bad line (a reader's error only says
+    where in its buffer decoding failed)."""
+    found = first_undecodable_line(path, encoding)
+    if found:
+        number, line = found
+        where = f"line {number} ({line.rstrip()[:80]!r})"
+    else:
+        where = f"byte {exc.object[exc.start : exc.start + 1]!r} at position {exc.start}"
+    return Problem(
+        "encoding",
+        f"the file is not valid {encoding}: {where}; set data.source.encoding to the file's "
+        "encoding, e.g. latin-1 or cp1252",
+        file=str(path),
+    )
 
 
 def batch_files(source: dict[str, Any], root: Path) -> list[Path]:
@@ -455,7 +476,7 @@ READERS: dict[str, Callable[..., pd.DataFrame]] = {
     "url": read_url,
     "openml": read_openml,
 }
-KINDS = (*READERS, "images")
+KINDS = (*READERS, "images", "text_folder")
 
 
 def named_paths(source: dict[str, Any]) -> list[str]:
@@ -501,7 +522,8 @@ def outside_problems(source: dict[str, Any], root: Path) -> list[Problem]:
 
 
 def read_source(data: DataConfig, root: Path) -> pd.DataFrame:
-    """The card's source as a table; image datasets as one float pixel column per value."""
+    """The card's source as a table; image datasets as one float pixel column per value;
+    a folder of text files as one document per row."""
     kind = data.source.get("kind")
     if kind in ("file", "images") and (problems := outside_problems(data.source, root)):
         raise DataError(problems)
@@ -509,6 +531,10 @@ def read_source(data: DataConfig, root: Path) -> pd.DataFrame:
         from bakeoff.data.images import read_images
 
         return read_images(data.source, data.image, data.target, root)
+    if kind == "text_folder":
+        from bakeoff.data.text_folder import read_text_folder
+
+        return read_text_folder(data.source, data.target, root)
     if kind not in READERS:
         raise ValueError(f"data.source.kind={kind!r} is not supported; choose one of {KINDS}")
     return READERS[kind](data.source, data.target, root)

@@ -17,6 +17,7 @@ import pandas as pd
 from bakeoff.data.rows import row_fractions
 from bakeoff.params import SplitConfig
 from bakeoff.paths import SPLITS
+from bakeoff.problems import Problem
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,40 @@ def missing_classes(parts: dict[str, pd.DataFrame], target: str) -> str | None:
     if not gaps:
         return None
     return "; ".join(f"{name} has no rows of class(es) {', '.join(c)}" for name, c in gaps.items())
+
+
+def duplicate_documents(parts: dict[str, pd.DataFrame], text_columns: list[str]) -> list[Problem]:
+    """Documents of a text column found word for word in the training part and in the
+    validation or test part: the model is scored on text it was trained on (a leak). Empty
+    documents are left out. One warning per text column, counting the held-out rows."""
+    problems = []
+    for name in text_columns:
+        train = parts["train"][name].dropna().astype(str)
+        seen = set(train[train.str.strip() != ""])
+        counts, examples = {}, []
+        for part in ("val", "test"):
+            documents = parts[part][name].dropna().astype(str)
+            leaked = documents[documents.isin(seen)]
+            counts[part] = len(leaked)
+            examples += [
+                {"part": part, "row": int(i), "text": t[:80]} for i, t in leaked[:3].items()
+            ]
+        if not any(counts.values()):
+            continue
+        problems.append(
+            Problem(
+                "duplicate_documents",
+                f"{counts['test']} test and {counts['val']} validation row(s) hold a document "
+                "that is also in the training rows, word for word: their scores are partly "
+                "memory (a leak); deduplicate the source, or set a data.key that keeps copies "
+                "together",
+                severity="warning",
+                column=name,
+                examples=examples[:5],
+                action="counted",
+            )
+        )
+    return problems
 
 
 def split_frame(

@@ -138,18 +138,50 @@ def configured_columns(data: DataConfig, card: dict) -> list[Problem]:
     return problems
 
 
-def text_columns(card: dict) -> list[Problem]:
-    return [
-        Problem(
-            "text_not_supported",
-            "free-text column (many distinct multi-word values): text features are not "
-            "supported yet; drop it (data.drop_columns) or, if it is a label, set "
-            f"data.column_types.{name}: categorical",
-            column=name,
-        )
-        for name, kind in card["features"].items()
-        if kind == "text"
-    ]
+def text_documents(
+    frame: pd.DataFrame, card: dict[str, Any], max_chars: int, file: str
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Text columns: empty or white-space-only documents (counted; they stay, as empty
+    documents) and documents over `max_chars` characters (truncated to it)."""
+    problems = []
+    for name, kind in card["features"].items():
+        if kind != "text" or name not in frame.columns:
+            continue
+        documents = frame[name].dropna().astype(str)
+        empty = documents.str.strip() == ""
+        if empty.any():
+            problems.append(
+                Problem(
+                    "empty_documents",
+                    f"{int(empty.sum())} document(s) are empty or white space only "
+                    f"({empty.mean():.1%} of the present ones); they are kept as empty documents",
+                    severity="warning",
+                    file=file,
+                    column=name,
+                    examples=[int(i) for i in documents.index[empty][:5]],
+                    action="counted",
+                )
+            )
+        lengths = documents.str.len()
+        long = lengths > max_chars
+        if long.any():
+            frame = frame.assign(**{name: frame[name].str.slice(0, max_chars)})
+            problems.append(
+                Problem(
+                    "long_documents",
+                    f"{int(long.sum())} document(s) are longer than validate.max_text_chars="
+                    f"{max_chars} characters (the longest {int(lengths.max())}); they are "
+                    "truncated to it",
+                    severity="warning",
+                    file=file,
+                    column=name,
+                    examples=[
+                        {"row": int(i), "chars": int(n)} for i, n in lengths[long][:5].items()
+                    ],
+                    action="truncated",
+                )
+            )
+    return frame, problems
 
 
 def target_problems(y: pd.Series, task: str, stratify: bool, file: str) -> list[Problem]:
@@ -311,7 +343,6 @@ def validate(
     file = str(data.source.get("path") or data.source.get("url") or data.source.get("kind"))
     target = card["target"]
     problems = configured_columns(data, card)
-    problems += text_columns(card)
     problems += schema_problems(frame, card, file)
     if target not in frame.columns:
         return frame, card, problems
@@ -332,6 +363,8 @@ def validate(
 
     dropped = [p.column for p in degenerate]
     frame = frame.drop(columns=dropped).dropna(subset=[target])
+    frame, text_problems = text_documents(frame, card, config.max_text_chars, file)
+    problems += text_problems
     if config.drop_duplicates:
         frame = frame.drop_duplicates()
     features = [c for c in features if c not in dropped]

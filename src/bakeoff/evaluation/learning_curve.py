@@ -93,6 +93,7 @@ def learning_curve(
             "val": splits.val,
             "scored": splits.test,
             "target": target,
+            "column_kinds": splits.column_kinds,
         }
         for r, f in points
     ]

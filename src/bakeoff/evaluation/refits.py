@@ -29,6 +29,7 @@ def fit_and_score(
     scored: pd.DataFrame,
     target: str,
     keep_predictions: bool = False,
+    column_kinds: dict[str, str] | None = None,
 ) -> tuple[dict[str, float], float] | tuple[dict[str, float], float, dict[str, pd.DataFrame]]:
     """One refit (a fold, a learning-curve point): fit on `train`, early-stop on `val`, score
     on `scored`; the scores and the fit's seconds, and with `keep_predictions` the prediction
@@ -36,7 +37,9 @@ def fit_and_score(
     in a worker process, too."""
     setup_logging()
     try:
-        model, seconds = fit_model(config, task=task, train=train, val=val, target=target)
+        model, seconds = fit_model(
+            config, task=task, train=train, val=val, target=target, column_kinds=column_kinds
+        )
     except Exception as exc:  # the contestant's own failure (a NaN loss, a bad setting)
         raise RefitFailed(f"{type(exc).__name__}: {exc}") from exc
     scores = validation_scores(model, scored, target, task)

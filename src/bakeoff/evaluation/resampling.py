@@ -133,7 +133,16 @@ def resample_with_predictions(
             )
     outcomes = parallel.run_all(
         fit_and_score,
-        [{**t, "task": task, "target": target, "keep_predictions": keep} for t in tasks],
+        [
+            {
+                **t,
+                "task": task,
+                "target": target,
+                "keep_predictions": keep,
+                "column_kinds": splits.column_kinds,
+            }
+            for t in tasks
+        ],
         n_jobs=n_jobs,
         config=config,
     )

@@ -1,6 +1,8 @@
 """Factories for the scikit-learn contestants, named in conf/model/*.yaml as `_target_`.
 
 Each takes the task and the model's hyperparameters and returns an unfitted TabularModel.
+Text columns reach these models as `text_components` TF-IDF SVD components each (default
+100; `+models.<name>.text_components=N`); the TF-IDF linear models are in `models.text`.
 This module must not import torch or lightning.
 """
 
@@ -39,48 +41,65 @@ def _classical(task: str, preprocessor, classifier, regressor) -> TabularModel:
     )
 
 
+TEXT_COMPONENTS = 100
+
+
+def _text_settings(hyper: dict) -> dict:
+    """The text reduction's settings, taken out of an estimator's hyperparameters."""
+    return {
+        "text_components": hyper.pop("text_components", TEXT_COMPONENTS),
+        "random_state": hyper.get("random_state", 0),
+    }
+
+
 def dummy(task: str) -> TabularModel:
     """Majority class or mean: the floor every other contestant must clear."""
+    # It ignores its inputs: text columns are dropped rather than reduced for nothing.
     return _classical(
         task,
-        preprocessing.ordinal(),
+        preprocessing.ordinal(text_components=None),
         lambda: DummyClassifier(strategy="prior"),
         lambda: DummyRegressor(strategy="mean"),
     )
 
 
-def linear(task: str, *, C: float = 1.0, max_iter: int = 2000) -> TabularModel:
+def linear(
+    task: str, *, C: float = 1.0, max_iter: int = 2000, text_components: int = TEXT_COMPONENTS
+) -> TabularModel:
     """Logistic regression, or ridge regression with alpha = 1 / C."""
     return _classical(
         task,
-        preprocessing.scaled_one_hot(),
+        preprocessing.scaled_one_hot(text_components=text_components),
         lambda: LogisticRegression(C=C, max_iter=max_iter),
         lambda: Ridge(alpha=1.0 / C),
     )
 
 
 def random_forest(task: str, **hyper) -> TabularModel:
+    text = _text_settings(hyper)
     return _classical(
         task,
-        preprocessing.ordinal(),
+        preprocessing.ordinal(**text),
         lambda: RandomForestClassifier(**hyper),
         lambda: RandomForestRegressor(**hyper),
     )
 
 
 def hist_gradient_boosting(task: str, **hyper) -> TabularModel:
+    text = _text_settings(hyper)
     return _classical(
         task,
-        preprocessing.ordinal(),
+        preprocessing.ordinal(**text),
         lambda: HistGradientBoostingClassifier(**hyper),
         lambda: HistGradientBoostingRegressor(**hyper),
     )
 
 
 def extra_trees(task: str, **hyper) -> TabularModel:
+    text = _text_settings(hyper)
     return _classical(
         task,
-        preprocessing.ordinal(),
+        preprocessing.ordinal(**text),
         lambda: ExtraTreesClassifier(**hyper),
         lambda: ExtraTreesRegressor(**hyper),
     )
@@ -88,9 +107,10 @@ def extra_trees(task: str, **hyper) -> TabularModel:
 
 def knn(task: str, *, n_neighbors: int = 15, weights: str = "distance", **hyper) -> TabularModel:
     """k nearest neighbours on standardised, one-hot inputs."""
+    text = _text_settings(hyper)
     return _classical(
         task,
-        preprocessing.scaled_one_hot(),
+        preprocessing.scaled_one_hot(**text),
         lambda: KNeighborsClassifier(n_neighbors=n_neighbors, weights=weights, **hyper),
         lambda: KNeighborsRegressor(n_neighbors=n_neighbors, weights=weights, **hyper),
     )
@@ -173,9 +193,10 @@ class RBFSupportVectors(BaseEstimator):
 
 def svm(task: str, **hyper) -> TabularModel:
     """RBF support-vector machine on standardised, one-hot inputs (guarded for large data)."""
+    text = _text_settings(hyper)
     return TabularModel(
         family="classical",
         task=task,
-        preprocessor=preprocessing.scaled_one_hot(),
+        preprocessor=preprocessing.scaled_one_hot(**text),
         estimator=RBFSupportVectors(task=task, **hyper),
     )

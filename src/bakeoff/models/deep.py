@@ -33,6 +33,7 @@ from bakeoff.models import preprocessing
 from bakeoff.models.memory import check_memory
 from bakeoff.models.network_inputs import UNKNOWN_CODE, quantile_codes
 from bakeoff.models.tabular import TabularModel, task_tags
+from bakeoff.models.text_features import PAD_ID, TokenIds
 
 if TYPE_CHECKING:
     from bakeoff.models import training
@@ -105,25 +106,66 @@ def code_embeddings(cardinalities: Sequence[int], dim: int) -> nn.ModuleList:
     return embeddings
 
 
+class TextBags(nn.Module):
+    """Each text column's token ids as the mean of their learned embeddings (an EmbeddingBag,
+    padding left out): fastText's document vector. Ids arrive as float32 columns, exact for
+    vocabularies up to 2**24 ids; `blocks` are `TokenIds.block_` ({"vocabulary", "length"})."""
+
+    def __init__(self, blocks: Sequence[dict[str, int]], dim: int):
+        super().__init__()
+        if dim < 1:
+            raise ValueError(f"text_embedding_dim must be at least 1, got {dim}")
+        self.lengths = [int(block["length"]) for block in blocks]
+        self.bags = nn.ModuleList(
+            nn.EmbeddingBag(int(block["vocabulary"]), dim, mode="mean", padding_idx=PAD_ID)
+            for block in blocks
+        )
+        with torch.no_grad():  # the scale of code_embeddings' vectors
+            for bag in self.bags:
+                bag.weight.uniform_(-(dim**-0.5), dim**-0.5)
+                bag.weight[PAD_ID] = 0.0
+        self.n_features_out = dim * len(self.bags)
+
+    def forward(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        blocks = ids.long().split(self.lengths, dim=1)  # (b, length) per text column
+        return [bag(block) for bag, block in zip(self.bags, blocks, strict=True)]  # (b, dim) each
+
+
 class CategoryEmbeddings(nn.Module):
-    """Leading numeric columns pass through; each trailing code column gets its own embedding.
+    """Leading numeric columns pass through; each code column gets its own embedding; each
+    text column's token ids (after the codes) become the mean of their embeddings.
 
     Codes arrive as float32 in the same matrix as the numbers (one tensor per batch keeps the
     batching and prediction paths those of a plain MLP); float32 holds integers exactly up
     to 2**24, far beyond any cardinality.
     """
 
-    def __init__(self, n_numeric: int, cardinalities: Sequence[int], dim: int):
+    def __init__(
+        self,
+        n_numeric: int,
+        cardinalities: Sequence[int],
+        dim: int,
+        texts: Sequence[dict[str, int]] = (),
+        text_dim: int = 64,
+    ):
         super().__init__()
         self.n_numeric = n_numeric
-        self.n_features_out = n_numeric + len(cardinalities) * dim
         self.embeddings = code_embeddings(cardinalities, dim)
+        self.text_bags = TextBags(texts, text_dim) if texts else None
+        self.n_features_out = n_numeric + len(cardinalities) * dim
+        if self.text_bags is not None:
+            self.n_features_out += self.text_bags.n_features_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        codes = x[:, self.n_numeric :].long()  # (b, n_categorical)
+        end = self.n_numeric + len(self.embeddings)
+        codes = x[:, self.n_numeric : end].long()  # (b, n_categorical)
         parts = [x[:, : self.n_numeric]]
         parts += [embed(codes[:, i]) for i, embed in enumerate(self.embeddings)]
-        return torch.cat(parts, dim=1)  # (b, n_numeric + n_categorical * dim)
+        # Networks saved before text existed have no text_bags attribute.
+        bags = getattr(self, "text_bags", None)
+        if bags is not None:
+            parts += bags(x[:, end:])
+        return torch.cat(parts, dim=1)  # (b, n_numeric + n_categorical * dim + n_text * text_dim)
 
 
 def average_members(out: torch.Tensor, task: str) -> torch.Tensor:
@@ -236,18 +278,26 @@ def _as_target(y: Any, n_rows: int, name: str = "y") -> np.ndarray:
 
 
 def split_layout(layout: dict[str, Any] | None, n_features: int) -> tuple[int, list[int]]:
-    """(n_numeric, cardinalities) of a QuantileCodes layout; no layout: all columns numbers."""
+    """(n_numeric, cardinalities) of a QuantileCodes layout; no layout: all columns numbers.
+    Text blocks (`text_blocks`) follow the code columns."""
     if n_features == 0:
         raise ValueError("X has no feature columns")
     if not layout:
         return n_features, []
     n_numeric, cardinalities = int(layout["n_numeric"]), list(layout["cardinalities"])
-    if n_numeric + len(cardinalities) != n_features:
+    n_text = sum(int(block["length"]) for block in text_blocks(layout))
+    if n_numeric + len(cardinalities) + n_text != n_features:
+        texts = f" + {n_text} token-id columns" if n_text else ""
         raise ValueError(
-            f"layout has {n_numeric} numeric + {len(cardinalities)} code columns, "
+            f"layout has {n_numeric} numeric + {len(cardinalities)} code columns{texts}, "
             f"X has {n_features} columns"
         )
     return n_numeric, cardinalities
+
+
+def text_blocks(layout: dict[str, Any] | None) -> list[dict[str, int]]:
+    """The token-id blocks of a layout, one per text column ({"vocabulary", "length"})."""
+    return list((layout or {}).get("texts") or [])
 
 
 class _LightningEstimator(BaseEstimator):
@@ -339,6 +389,8 @@ class _LightningEstimator(BaseEstimator):
             torch.from_numpy(X), y_train, self.batch_size, seed=self.random_state
         )
         callbacks = self._make_callbacks(val is not None, keep_best)
+        n_val = 0 if val is None else len(val[0])
+        callbacks.append(training.FitTimeEstimate(type(self).__name__, len(X), n_val))
         callbacks += training.checkpoint_callbacks(
             config["checkpoint_dir"],
             val is not None,
@@ -429,7 +481,7 @@ class _LightningEstimator(BaseEstimator):
 
         devices = config["devices"]
         # Several devices mean DDP, whose launcher re-runs the caller's command once per extra
-        # rank (the caller must record results on rank 0 only: see bakeoff.train). That is
+        # rank (the caller must record results on rank 0 only: see bakeoff.tracking.runs). That is
         # asked for with strategy "ddp" and a device count, never implied: "auto" is one.
         if devices == "auto":
             devices = 1
@@ -514,7 +566,8 @@ class LightningMLP(_LightningEstimator):
     """Multi-layer perceptron trained by Lightning, with early stopping on `val/loss`.
 
     Given a `layout` at fit (from `network_inputs.QuantileCodes`), the trailing columns are
-    category codes, each embedded in `embedding_dim` numbers before the MLP. Fitted
+    category codes, each embedded in `embedding_dim` numbers, and text columns' token ids,
+    each the mean of `text_embedding_dim`-sized token embeddings, before the MLP. Fitted
     attributes as `_LightningEstimator` (`layout_` None: every column is a number).
     """
 
@@ -525,6 +578,7 @@ class LightningMLP(_LightningEstimator):
         hidden_sizes: Sequence[int] = (256, 256),
         dropout: float = 0.1,
         embedding_dim: int = 8,
+        text_embedding_dim: int = 64,
         lr: float = 1e-3,
         weight_decay: float = 1e-5,
         batch_size: int = 256,
@@ -537,13 +591,32 @@ class LightningMLP(_LightningEstimator):
 
     def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
         n_numeric, cardinalities = split_layout(self.layout_, n_features)
-        if not cardinalities:
+        texts = text_blocks(self.layout_)
+        if not cardinalities and not texts:
             return MLP(n_features, self.hidden_sizes, n_outputs, self.dropout)
-        if self.embedding_dim < 1:
+        if cardinalities and self.embedding_dim < 1:
             raise ValueError(f"embedding_dim must be at least 1, got {self.embedding_dim}")
-        embeddings = CategoryEmbeddings(n_numeric, cardinalities, self.embedding_dim)
+        embeddings = CategoryEmbeddings(
+            n_numeric, cardinalities, self.embedding_dim, texts, self.text_embedding_dim
+        )
         mlp = MLP(embeddings.n_features_out, self.hidden_sizes, n_outputs, self.dropout)
         return nn.Sequential(embeddings, mlp)
+
+
+TOKEN_SETTINGS = (
+    "vocab_size",
+    "min_count",
+    "max_tokens",
+    "bigrams",
+    "min_bigram_count",
+    "max_bigrams",
+)
+
+
+def token_ids(hyper: dict[str, Any]) -> TokenIds:
+    """The text columns' tokenizer, its settings taken out of a network's hyperparameters
+    (`+models.<name>.vocab_size=...`; see text_features.TokenIds for the defaults)."""
+    return TokenIds(**{key: hyper.pop(key) for key in TOKEN_SETTINGS if key in hyper})
 
 
 def mlp(
@@ -553,20 +626,30 @@ def mlp(
     categorical: str = "embedding",
     **hyper: Any,
 ) -> TabularModel:
-    """Factory named by conf/model/mlp.yaml: quantile-normal numbers, categories, MLP.
+    """Factory named by conf/model/mlp.yaml: quantile-normal numbers, categories, text, MLP.
 
     `categorical="embedding"`: each category column as integer codes into its own learned
     embedding (`embedding_dim` numbers); `"one_hot"`: one-hot columns, no embeddings.
+    Text columns: WordPiece token and bigram ids (`token_ids`), averaged embeddings.
     """
     if categorical not in CATEGORICAL_ENCODINGS:
         raise ValueError(f"categorical must be one of {CATEGORICAL_ENCODINGS}, got {categorical!r}")
+    text = token_ids(hyper)
     if categorical == "embedding":
-        preprocessor = quantile_codes(random_state)
+        preprocessor = quantile_codes(random_state, text)
     else:
-        preprocessor = preprocessing.quantile_one_hot(random_state)
+        preprocessor = preprocessing.quantile_one_hot(random_state, text)
     return TabularModel(
         family="deep",
         task=task,
         preprocessor=preprocessor,
         estimator=LightningMLP(task=task, random_state=random_state, **hyper),
     )
+
+
+def fasttext(task: str, *, random_state: int = 0, **hyper: Any) -> TabularModel:
+    """Factory named by conf/model/fasttext.yaml: fastText-style (Joulin et al. 2017, "Bag of
+    Tricks for Efficient Text Classification"): each text column the mean of learned word
+    and bigram embeddings, then a linear layer (`mlp` with no hidden layers by default).
+    Other columns join as in the MLP."""
+    return mlp(task, random_state=random_state, **{"hidden_sizes": (), **hyper})

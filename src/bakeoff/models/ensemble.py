@@ -9,6 +9,7 @@ from raw rows: `WeightedAverage.from_members` takes members already fitted and t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,20 @@ class WeightedAverage:
         return sum(
             w * np.asarray(self.members[n].predict(X), float) for n, w in self.weights.items()
         )
+
+    def save_files(self, folder: Path) -> bool:
+        """Members that keep weights in files of their own (a text encoder) write them under
+        `folder`/<member>, as they do when saved alone (TabularModel.save_files)."""
+        saved = False
+        for name, member in self.members.items():
+            if hasattr(member, "save_files"):
+                saved = member.save_files(Path(folder) / name) or saved
+        return saved
+
+    def load_files(self, folder: Path) -> None:
+        for name, member in self.members.items():
+            if hasattr(member, "load_files"):
+                member.load_files(Path(folder) / name)
 
     def describe(self) -> dict[str, Any]:
         """The cost ledger's figures: the members' sizes added up, and who they are."""

@@ -29,11 +29,18 @@ def is_rank_zero() -> bool:
 
 
 def fit_model(
-    config: dict[str, Any], *, task: str, train: pd.DataFrame, val: pd.DataFrame, target: str
+    config: dict[str, Any],
+    *,
+    task: str,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    target: str,
+    column_kinds: dict[str, str] | None = None,
 ):
     """Build the configured model and fit it; returns the model and the fit's wall time (s).
 
     Separate from the stage so that the same model can be fitted again (folds, seeds, fractions).
+    `column_kinds` (the data card's `features`) says which columns are text.
     """
     model = build_model(config, task)
     X, y = split_xy(train, target)
@@ -41,7 +48,7 @@ def fit_model(
     # A library imported once per process (Lightning: seconds) is not the model's cost.
     model.prepare()
     start = time.perf_counter()
-    model.fit(X, y, X_val=X_val, y_val=y_val)
+    model.fit(X, y, X_val=X_val, y_val=y_val, column_kinds=column_kinds)
     return model, time.perf_counter() - start
 
 

@@ -1,8 +1,9 @@
-"""Preprocessing for the networks: numbers plus category codes, and pixel columns.
+"""Preprocessing for the networks: numbers plus category codes and token ids, and pixel columns.
 
 scikit-learn only (no torch), fitted on the training split and saved inside the model.
-`QuantileCodes` feeds an MLP that embeds categories: it outputs the numeric features first,
-then one integer code per categorical column, and describes that split in `layout_`.
+`QuantileCodes` feeds an MLP that embeds categories and text: it outputs the numeric features
+first, then one integer code per categorical column, then each text column's token ids
+(`text_features.TokenIds`), and describes that split in `layout_`.
 `Pixels` feeds a CNN: the `pixel_<i>` columns in index order.
 """
 
@@ -16,6 +17,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from bakeoff.data.images import checked_shape, image_columns
 from bakeoff.models import preprocessing
+from bakeoff.models.text_features import TokenIds
 
 UNKNOWN_CODE = 0  # a category not seen in training (or missing, when training had none)
 MISSING_CODE = 1
@@ -66,40 +68,49 @@ def _codes(column: pd.Series, categories: pd.Index, missing_seen: bool) -> np.nd
 
 
 class QuantileCodes(TransformerMixin, BaseEstimator):
-    """Numbers quantile-normal (dates as parts), then one integer code per category column.
+    """Numbers quantile-normal (dates as parts), then one integer code per category column,
+    then the token ids of each text column (`text`, default `TokenIds()`; the columns named
+    in `text_columns`, which `TabularModel.fit` sets).
 
-    `layout_` tells the network which output columns are codes:
-    `{"n_numeric": <leading float columns>, "cardinalities": [<codes per trailing column>]}`.
+    `layout_` tells the network which output columns are codes and token ids:
+    `{"n_numeric": <leading float columns>, "cardinalities": [<codes per code column>]}`,
+    plus `"texts": [{"vocabulary": <ids>, "length": <columns>}, ...]` with text columns.
     """
 
-    def __init__(self, *, random_state: int = 0):
+    def __init__(self, *, random_state: int = 0, text=None, text_columns=()):
         self.random_state = random_state
+        self.text = text
+        self.text_columns = text_columns
 
     def fit(self, X: pd.DataFrame, y=None) -> QuantileCodes:
         self.fit_transform(X, y)
         return self
 
     def fit_transform(self, X: pd.DataFrame, y=None) -> np.ndarray:
-        numbers = preprocessing.quantile_numbers(self.random_state)
-        # Codes come last, so the network can split every row at layout_["n_numeric"].
-        self.columns_ = preprocessing.by_kind(numbers, CategoryCodes())
+        # Codes and token ids come last, so the network can split every row at n_numeric.
+        self.columns_ = preprocessing.ColumnsByKind(
+            numeric=preprocessing.quantile_numbers(self.random_state),
+            categorical=CategoryCodes(),
+            text=TokenIds() if self.text is None else self.text,
+            text_columns=self.text_columns,
+        )
         out = self.columns_.fit_transform(X)
-        codes = self.columns_.named_transformers_["categorical"]
-        # An empty column selection leaves that transformer unfitted: no codes.
-        cardinalities = codes.cardinalities_ if preprocessing.CATEGORICAL(X) else []
-        self.layout_ = {
-            "n_numeric": out.shape[1] - len(cardinalities),
-            "cardinalities": cardinalities,
-        }
+        self.layout_ = self.columns_.layout_ or {"n_numeric": out.shape[1], "cardinalities": []}
         return out
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         return self.columns_.transform(X)
 
+    @property
+    def requirements(self) -> list[str]:
+        # A model fitted before text existed holds a plain ColumnTransformer here.
+        return list(getattr(self.columns_, "requirements", []))
 
-def quantile_codes(random_state: int) -> QuantileCodes:
-    """For networks that embed categories: quantile-normal numbers, category codes, a layout."""
-    return QuantileCodes(random_state=random_state)
+
+def quantile_codes(random_state: int, text=None) -> QuantileCodes:
+    """For networks that embed categories and text: quantile-normal numbers, category codes,
+    token ids (`text`, a `TokenIds`), a layout."""
+    return QuantileCodes(random_state=random_state, text=text)
 
 
 class Pixels(TransformerMixin, BaseEstimator):

@@ -22,7 +22,7 @@ import tabm as tabm_package
 import torch
 from torch import nn
 
-from bakeoff.models.deep import _as_features, _LightningEstimator, split_layout
+from bakeoff.models.deep import _as_features, _LightningEstimator, split_layout, text_blocks
 from bakeoff.models.network_inputs import quantile_codes
 from bakeoff.models.tabular import TabularModel
 
@@ -200,6 +200,12 @@ class LightningTabM(_LightningEstimator):
         if self.embeddings not in EMBEDDINGS:
             raise ValueError(f"embeddings must be one of {EMBEDDINGS}, got {self.embeddings!r}")
         X = _as_features(X)
+        if text_blocks(layout):
+            # The package's TabM has no text input; the text line-up's own contestants do.
+            raise ValueError(
+                "TabM reads numbers and categories, not text: leave it out of a text bake-off "
+                "(-S '~model@models.tabm') or drop the text column(s)"
+            )
         n_numeric, _ = split_layout(layout, X.shape[1])
         use_bins = self.embeddings == "piecewise_linear" and n_numeric > 0
         sizes = resolve_size(

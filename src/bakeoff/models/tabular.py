@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,9 @@ class UnseenCategoryWarning(UserWarning):
 
 
 def column_kind(column: pd.Series) -> str:
-    """How a model input column is handled: numeric (booleans too), datetime or categorical."""
+    """How a model input column is handled by its dtype: numeric (booleans too), datetime or
+    categorical. Text is `str` like categories: only the data card can say a column is text
+    (`TabularModel.fit(..., column_kinds=...)`)."""
     if pd.api.types.is_datetime64_any_dtype(column):
         return "datetime"
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
@@ -79,9 +82,17 @@ class TabularModel:
         y: pd.Series,
         X_val: pd.DataFrame | None = None,
         y_val: pd.Series | None = None,
+        *,
+        column_kinds: dict[str, str] | None = None,
     ) -> TabularModel:
+        """`column_kinds`: the data card's `features` (column -> kind). Only "text" is taken
+        from it; every other column's handling follows its dtype, as without it."""
         self.feature_columns_ = list(X.columns)
-        self.column_kinds_ = {c: column_kind(X[c]) for c in X.columns}
+        given = column_kinds or {}
+        self.column_kinds_ = {
+            c: "text" if given.get(c) == "text" else column_kind(X[c]) for c in X.columns
+        }
+        self._route_text([c for c, kind in self.column_kinds_.items() if kind == "text"])
         X = self._conform(X, check_unseen=False)
         self.categories_ = {
             c: set(X[c].dropna()) for c, kind in self.column_kinds_.items() if kind == "categorical"
@@ -99,6 +110,52 @@ class TabularModel:
             kwargs["layout"] = getattr(self.preprocessor, "layout_", None)
         self.estimator.fit(Xt, np.asarray(y), **kwargs)
         return self
+
+    def _route_text(self, columns: list[str]) -> None:
+        """Tell the preprocessor which columns are text: their dtype cannot. (A refit on
+        other columns sets them afresh.)"""
+        takes_text = "text_columns" in self.preprocessor.get_params(deep=False)
+        if takes_text:
+            self.preprocessor.set_params(text_columns=list(columns))
+        if not columns:
+            return
+        if not takes_text:
+            raise ValueError(
+                f"column(s) {columns} are text, and {type(self.estimator).__name__} "
+                f"({type(self.preprocessor).__name__}) takes no text; drop them for this "
+                "model (featurize.steps) or choose a text model (docs/text.md)"
+            )
+
+    @property
+    def text_columns(self) -> list[str]:
+        """The input columns handled as text (none for a model fitted before text existed)."""
+        return [c for c, kind in getattr(self, "column_kinds_", {}).items() if kind == "text"]
+
+    def save_files(self, folder: Path) -> bool:
+        """Write the parts that keep their weights in files of their own (pretrained text
+        encoders: safetensors and tokenizer files) under `folder`; False when none does.
+        Such parts leave those weights out of their pickled state (see serving)."""
+        saved = False
+        for name in ("preprocessor", "estimator"):
+            part = getattr(self, name)
+            if hasattr(part, "save_files"):
+                saved = part.save_files(Path(folder) / name) or saved
+        return saved
+
+    def load_files(self, folder: Path) -> None:
+        """Load what `save_files` wrote into the parts that keep files."""
+        for name in ("preprocessor", "estimator"):
+            part = getattr(self, name)
+            if hasattr(part, "load_files"):
+                part.load_files(Path(folder) / name)
+
+    def requirements(self) -> list[str]:
+        """Packages the fitted model needs at prediction time beyond scikit-learn, pandas
+        and (for networks) torch: what its parts name in `requirements`."""
+        names: list[str] = []
+        for part in (self.preprocessor, self.estimator):
+            names += [n for n in getattr(part, "requirements", ()) if n not in names]
+        return names
 
     @property
     def classes_(self) -> np.ndarray:
@@ -208,10 +265,10 @@ class TabularModel:
             "estimator": type(est).__name__,
             "accelerator": getattr(est, "accelerator_", "cpu"),
             # Coefficients a person can read off: linear models and single trees (a
-            # baseline that ignores its inputs does not count).
-            "interpretable": type(est).__module__.startswith(
-                ("sklearn.linear_model", "sklearn.tree")
-            ),
+            # baseline that ignores its inputs does not count; nor does a linear head on
+            # a pretrained network's embeddings).
+            "interpretable": self.family == "classical"
+            and type(est).__module__.startswith(("sklearn.linear_model", "sklearn.tree")),
         }
         if hasattr(est, "network_"):
             info["parameters"] = int(sum(p.numel() for p in est.network_.parameters()))

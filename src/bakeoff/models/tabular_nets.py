@@ -1,8 +1,8 @@
 """The other two deep tabular baselines of Gorishniy et al. 2021: ResNet-MLP and FT-Transformer.
 
 Both take `network_inputs.QuantileCodes` output (quantile-normal numbers, then one integer
-code per category column) with its `layout`, and train with `deep._LightningEstimator`, as
-the MLP does. Imported only through conf/model/resnet.yaml and ft_transformer.yaml.
+code per category column, then each text column's token ids) with its `layout`, and train
+with `deep._LightningEstimator`, as the MLP does. Imported only through conf/model/resnet.yaml and ft_transformer.yaml.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from torch import nn
 
 from bakeoff.models.deep import (
     CategoryEmbeddings,
+    TextBags,
     _LightningEstimator,
     code_embeddings,
     split_layout,
+    text_blocks,
+    token_ids,
 )
 from bakeoff.models.network_inputs import quantile_codes
 from bakeoff.models.tabular import TabularModel
@@ -109,7 +112,8 @@ class LightningResNet(_LightningEstimator):
     """ResNet-MLP trained by Lightning, with early stopping on `val/loss`.
 
     Given a `layout` at fit, the trailing code columns are embedded (`embedding_dim` numbers
-    each, `deep.CategoryEmbeddings`) before the first linear layer. Fitted attributes as
+    each, `deep.CategoryEmbeddings`) and text columns averaged over token embeddings
+    (`text_embedding_dim`) before the first linear layer. Fitted attributes as
     `deep._LightningEstimator`.
     """
 
@@ -124,6 +128,7 @@ class LightningResNet(_LightningEstimator):
         residual_dropout: float = 0.0,
         normalization: str = "layer_norm",
         embedding_dim: int = 8,
+        text_embedding_dim: int = 64,
         lr: float = 1e-3,
         weight_decay: float = 1e-5,
         batch_size: int = 256,
@@ -144,9 +149,12 @@ class LightningResNet(_LightningEstimator):
             "residual_dropout": self.residual_dropout,
             "normalization": self.normalization,
         }
-        if not cardinalities:
+        texts = text_blocks(self.layout_)
+        if not cardinalities and not texts:
             return ResNet(n_features, n_outputs, **sizes)
-        embeddings = CategoryEmbeddings(n_numeric, cardinalities, self.embedding_dim)
+        embeddings = CategoryEmbeddings(
+            n_numeric, cardinalities, self.embedding_dim, texts, self.text_embedding_dim
+        )
         return nn.Sequential(embeddings, ResNet(embeddings.n_features_out, n_outputs, **sizes))
 
 
@@ -156,25 +164,38 @@ class LightningResNet(_LightningEstimator):
 class FeatureTokenizer(nn.Module):
     """One d_token vector per feature, plus a [CLS] token in front.
 
-    A number x becomes x * w_j + b_j; a category code its column's embedding + b_j. The
-    unknown code's embedding is a zero vector that training leaves alone, so an unseen
-    category is the column's bias alone ("this column, value unknown").
+    A number x becomes x * w_j + b_j; a category code its column's embedding + b_j; a text
+    column the mean of its token embeddings + b_j. The unknown code's embedding is a zero
+    vector that training leaves alone, so an unseen category is the column's bias alone
+    ("this column, value unknown").
     """
 
-    def __init__(self, n_numeric: int, cardinalities: Sequence[int], d_token: int):
+    def __init__(
+        self,
+        n_numeric: int,
+        cardinalities: Sequence[int],
+        d_token: int,
+        texts: Sequence[dict[str, int]] = (),
+    ):
         super().__init__()
         self.n_numeric = n_numeric
-        n_tokens = n_numeric + len(cardinalities)
+        n_tokens = n_numeric + len(cardinalities) + len(texts)
         bound = d_token**-0.5  # rtdl's uniform(-1/sqrt(d), 1/sqrt(d)) for every token part
         self.weight = nn.Parameter(torch.empty(n_numeric, d_token).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n_tokens, d_token).uniform_(-bound, bound))
         self.cls = nn.Parameter(torch.empty(1, 1, d_token).uniform_(-bound, bound))
         self.embeddings = code_embeddings(cardinalities, d_token)
+        self.text_bags = TextBags(texts, d_token) if texts else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         numbers = x[:, : self.n_numeric, None] * self.weight  # (b, n_numeric, d)
-        codes = x[:, self.n_numeric :].long()  # (b, n_categorical)
+        end = self.n_numeric + len(self.embeddings)
+        codes = x[:, self.n_numeric : end].long()  # (b, n_categorical)
         tokens = [numbers, *(embed(codes[:, [i]]) for i, embed in enumerate(self.embeddings))]
+        # Networks saved before text existed have no text_bags attribute.
+        bags = getattr(self, "text_bags", None)
+        if bags is not None:
+            tokens += [bag[:, None] for bag in bags(x[:, end:])]  # (b, 1, d) per text column
         tokens = torch.cat(tokens, dim=1) + self.bias  # (b, n_tokens, d)
         return torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1)  # (b, 1 + n_tokens, d)
 
@@ -239,6 +260,7 @@ class FTTransformer(nn.Module):
         cardinalities: Sequence[int],
         n_outputs: int,
         *,
+        texts: Sequence[dict[str, int]] = (),
         d_token: int,
         n_blocks: int,
         n_heads: int,
@@ -252,7 +274,7 @@ class FTTransformer(nn.Module):
             raise ValueError(f"d_token ({d_token}) must be a multiple of n_heads ({n_heads})")
         if n_blocks < 1:
             raise ValueError(f"n_blocks must be at least 1, got {n_blocks}")
-        self.tokenizer = FeatureTokenizer(n_numeric, cardinalities, d_token)
+        self.tokenizer = FeatureTokenizer(n_numeric, cardinalities, d_token, texts)
         d_ffn = int(d_token * ffn_factor)
         self.blocks = nn.Sequential(
             *(
@@ -279,8 +301,9 @@ class FTTransformer(nn.Module):
 class LightningFTTransformer(_LightningEstimator):
     """FT-Transformer trained by Lightning, with early stopping on `val/loss`.
 
-    Given a `layout` at fit, the trailing columns are category codes (one token each);
-    without one every column is a number. Fitted attributes as `deep._LightningEstimator`.
+    Given a `layout` at fit, the trailing columns are category codes (one token each) and
+    text columns' token ids (one token each: the mean of their embeddings); without one
+    every column is a number. Fitted attributes as `deep._LightningEstimator`.
     Weight decay applies to every parameter (the paper exempts tokenizer,
     norms and biases; at 1e-5 the difference is negligible).
     """
@@ -312,6 +335,7 @@ class LightningFTTransformer(_LightningEstimator):
             n_numeric,
             cardinalities,
             n_outputs,
+            texts=text_blocks(self.layout_),
             d_token=self.d_token,
             n_blocks=self.n_blocks,
             n_heads=self.n_heads,
@@ -326,20 +350,23 @@ class LightningFTTransformer(_LightningEstimator):
 
 
 def resnet(task: str, *, random_state: int = 0, **hyper: Any) -> TabularModel:
-    """Factory named by conf/model/resnet.yaml: quantile-normal numbers, category codes, ResNet."""
+    """Factory named by conf/model/resnet.yaml: quantile-normal numbers, category codes, text
+    token ids (settings as `deep.token_ids`), ResNet."""
+    text = token_ids(hyper)
     return TabularModel(
         family="deep",
         task=task,
-        preprocessor=quantile_codes(random_state),
+        preprocessor=quantile_codes(random_state, text),
         estimator=LightningResNet(task=task, random_state=random_state, **hyper),
     )
 
 
 def ft_transformer(task: str, *, random_state: int = 0, **hyper: Any) -> TabularModel:
-    """Factory named by conf/model/ft_transformer.yaml: numbers and codes as tokens."""
+    """Factory named by conf/model/ft_transformer.yaml: numbers, codes and texts as tokens."""
+    text = token_ids(hyper)
     return TabularModel(
         family="deep",
         task=task,
-        preprocessor=quantile_codes(random_state),
+        preprocessor=quantile_codes(random_state, text),
         estimator=LightningFTTransformer(task=task, random_state=random_state, **hyper),
     )

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Callback",
     "EarlyStopping",
+    "FitTimeEstimate",
     "KeepBestWeights",
     "L",
     "LastCheckpoint",
@@ -196,6 +197,54 @@ class KeepBestWeights(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_loss, self.best_epoch = state_dict["best_loss"], state_dict["best_epoch"]
         self.best_state = state_dict["best"]
+
+
+class FitTimeEstimate(Callback):
+    """Says how long the fit is expected to take, when that is over `announce_after` seconds:
+    the per-row cost of training batches 2 to `probe_batches + 1` of the first epoch (the
+    first is warm-up), times the rows of every epoch left (validation rows at a third of
+    the cost: forward only). Early stopping usually ends the fit sooner."""
+
+    def __init__(
+        self,
+        name: str,
+        train_rows: int,
+        val_rows: int,
+        probe_batches: int = 5,
+        announce_after: float = 60.0,
+    ):
+        self.name, self.train_rows, self.val_rows = name, train_rows, val_rows
+        self.probe_batches, self.announce_after = probe_batches, announce_after
+        self._started: float | None = None
+        self._rows = 0
+        self._done = False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if not self._done and batch_idx == 1:
+            self._started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self._done or self._started is None:
+            return
+        self._rows += len(batch[1])
+        last = batch_idx == self.probe_batches or batch_idx == trainer.num_training_batches - 1
+        if not last:
+            return
+        self._done = True
+        per_row = (time.perf_counter() - self._started) / self._rows
+        epochs = trainer.max_epochs - trainer.current_epoch
+        expected = per_row * (self.train_rows + self.val_rows / 3) * epochs
+        if expected > self.announce_after:
+            log.info(
+                "%s: up to %d epoch(s) of %d rows, about %.1f min expected at most "
+                "(%.2f ms per training row, timed on %d rows)",
+                self.name,
+                epochs,
+                self.train_rows,
+                expected / 60,
+                per_row * 1000,
+                self._rows,
+            )
 
 
 class RandomState(Callback):

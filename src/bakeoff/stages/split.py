@@ -10,7 +10,12 @@ import logging
 import pandas as pd
 
 from bakeoff import setup_logging
-from bakeoff.data.splitting import missing_classes, split_frame, unrepresentative_parts
+from bakeoff.data.splitting import (
+    duplicate_documents,
+    missing_classes,
+    split_frame,
+    unrepresentative_parts,
+)
 from bakeoff.fileio import read_json, write_json, write_parquet
 from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
@@ -44,6 +49,10 @@ def main() -> None:
         log.warning(
             "UNREPRESENTATIVE SPLIT (%s, column %r): %s", DATASET, card["target"], found["message"]
         )
+    text = [c for c, kind in (card.get("features") or {}).items() if kind == "text"]
+    leaks = duplicate_documents(parts, text)
+    for problem in leaks:
+        log.warning("%s", problem.line())
     for name in SPLITS:
         write_parquet(split_path(name), parts[name])
     write_json(
@@ -53,6 +62,7 @@ def main() -> None:
             "key": list(params.data.key) or params.split.key,
             "rows": {name: len(part) for name, part in parts.items()},
             "unrepresentative": skewed,
+            "duplicate_documents": [problem.to_dict() for problem in leaks],
         },
     )
     log.info("split %d rows: %s", len(frame), ", ".join(f"{k} {len(v)}" for k, v in parts.items()))

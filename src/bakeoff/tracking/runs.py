@@ -128,7 +128,14 @@ def train_and_log(
     if not is_rank_zero():
         # A DDP rank other than 0: its gradients are needed, its records are not.
         try:
-            model, _ = fit_model(config, task=task, train=train, val=val, target=target)
+            model, _ = fit_model(
+                config,
+                task=task,
+                train=train,
+                val=val,
+                target=target,
+                column_kinds=card.get("features"),
+            )
         except FloatingPointError as exc:
             # The loss is reduced over all ranks, so rank 0 fails at the same epoch and
             # records it. Exiting non-zero here would make the launcher terminate rank 0.
@@ -161,7 +168,12 @@ def train_and_log(
         try:
             with peak_memory() as memory:
                 model, fit_seconds = fit_model(
-                    config, task=task, train=train, val=val, target=target
+                    config,
+                    task=task,
+                    train=train,
+                    val=val,
+                    target=target,
+                    column_kinds=card.get("features"),
                 )
         except Exception as exc:
             # The contestant's own failure (a NaN loss, a bad setting): reported, and the

@@ -8,6 +8,7 @@ per class.
 from __future__ import annotations
 
 import warnings
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from bakeoff.models.tabular import TabularModel, prediction_frame
 from bakeoff.tracking.tags import package_versions
 
 MODEL_ARTIFACT = "model.joblib"
+# Weights a part of the model keeps as files of its own (a pretrained text encoder's
+# safetensors and tokenizer), beside the pickle: TabularModel.save_files / load_files.
+FILES_ARTIFACT = "files"
 
 
 class ServedModel:
@@ -42,6 +46,8 @@ class BakeoffPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         self.served = joblib.load(context.artifacts["model"])
+        if FILES_ARTIFACT in context.artifacts:
+            self.served.model.load_files(Path(context.artifacts[FILES_ARTIFACT]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.served.predict_frame(model_input)
@@ -52,7 +58,10 @@ def _requirements(model) -> list[str]:
     members = getattr(model, "members", {}).values()  # an ensemble predicts with its members'
     if "deep" in {model.family, *(m.family for m in members)}:
         wanted += ["torch"]  # a saved network predicts with torch alone
-    versions = package_versions()
+    # What the model's parts name (a text encoder: transformers, tokenizers, safetensors).
+    extra = [n for part in (model, *members) for n in getattr(part, "requirements", list)()]
+    wanted += [name for name in dict.fromkeys(extra) if name not in wanted]
+    versions = {**package_versions(), **{name: metadata.version(name) for name in extra}}
     pins = [f"{name}=={versions[name]}" for name in wanted if name in versions]
     return [p.replace("+cpu", "") for p in pins]
 
@@ -60,6 +69,10 @@ def _requirements(model) -> list[str]:
 def _model_arguments(served: ServedModel, example: pd.DataFrame, workdir: Path) -> dict[str, Any]:
     """What makes the MLflow model folder, for save_model and log_model alike."""
     artifact = workdir / MODEL_ARTIFACT
+    artifacts = {"model": str(artifact)}
+    # Parts with files write them first; their pickled state then leaves the weights out.
+    if hasattr(served.model, "save_files") and served.model.save_files(workdir / FILES_ARTIFACT):
+        artifacts[FILES_ARTIFACT] = str(workdir / FILES_ARTIFACT)
     joblib.dump(served, artifact)
     example = example.drop(columns=[served.target], errors="ignore")
     with warnings.catch_warnings():
@@ -68,7 +81,7 @@ def _model_arguments(served: ServedModel, example: pd.DataFrame, workdir: Path) 
         signature = mlflow.models.infer_signature(example, served.predict_frame(example))
     return {
         "python_model": str(Path(__file__).with_name("pyfunc_entry.py")),
-        "artifacts": {"model": str(artifact)},
+        "artifacts": artifacts,
         "signature": signature,
         "input_example": example,
         # Stated rather than inferred: inference loads the model again in a subprocess.
