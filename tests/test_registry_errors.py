@@ -22,7 +22,7 @@ from bakeoff.params import params_from_mapping
 from bakeoff.stages.promote import promote
 from bakeoff.tracking import store
 from bakeoff.tracking.registry import CHAMPION, alias_version, register
-from bakeoff.tracking.serving import ServedModel, save_served_model
+from bakeoff.tracking.serving import ServedModel, log_served_model
 from conftest import PROJECT_ROOT
 
 NAME = "flaky"
@@ -72,15 +72,20 @@ def tracking(tmp_path, monkeypatch):
 
 def logged_model(frame, drop: tuple[str, ...] = ()) -> dict:
     """A logistic regression trained on `frame` (less `drop`), logged in a run as the
-    pipeline logs its models: the row a leaderboard holds for it."""
+    pipeline logs its models (a LoggedModel): the row a leaderboard holds for it."""
     X, y = frame.drop(columns=["target", "empty", *drop]), frame["target"]
     model = classical.linear("classification").fit(X, y)
     served = ServedModel(model=model, steps=[], target="target")
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run() as run:
-        save_served_model(served, Path(tmp) / "model", X.head(5), Path(tmp))
-        mlflow.log_artifacts(str(Path(tmp) / "model"), artifact_path="model")
+        logged = log_served_model(served, "logreg", X.head(5), Path(tmp), tags={})
     accuracy = float((served.predict_frame(X)["prediction"] == y).mean())
-    return {"run_id": run.info.run_id, "family": "classical", "rank": 1, "accuracy": accuracy}
+    return {
+        "run_id": run.info.run_id,
+        "model_uri": f"models:/{logged.model_id}",
+        "family": "classical",
+        "rank": 1,
+        "accuracy": accuracy,
+    }
 
 
 def champion_registry(client, frame, drop=()) -> str:
