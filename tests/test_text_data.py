@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from bakeoff.stages import ingest as ingest_stage
 from bakeoff.data.prepare import prepared_splits
 from bakeoff.models.fitting import fit_model
 from bakeoff.params import params_from_mapping
 from bakeoff.paths import RAW_CARD, RAW_DATASET
+from bakeoff.stages import ingest as ingest_stage
 from conftest import PROJECT_ROOT, reviews
 
 BASE = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
