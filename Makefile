@@ -36,11 +36,13 @@ run: setup  ## the whole bake-off on the configured dataset (default: breast_can
 repro: setup  ## dvc repro (refuses a params.yaml older than conf/)
 	$(BIN)/dvc repro
 
-# `make test`: unit tests and the shared end-to-end pipeline run (under 10 minutes here);
-# `make test ALL=1` adds the tests marked slow (queue, retraining, digits, ...), as CI does.
+# `make test`: unit tests and the shared end-to-end pipeline run, on TEST_JOBS workers (the
+# end-to-end tests share one: tests/conftest.py); `make test ALL=1` adds the tests marked
+# slow (queue, retraining, digits, text, ...).
 ALL ?=
+TEST_JOBS ?= 2
 test: setup
-	$(BIN)/python -m pytest $(if $(ALL),,-m "not slow")
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup $(if $(ALL),,-m "not slow")
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -19,6 +19,17 @@ from pipeline_project import PROJECT_ROOT, project, restored  # noqa: F401
 from tracking_server import mlflow_server, postgres_url  # noqa: F401
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under `pytest -n 2 --dist loadgroup` (make test): every test of the shared pipeline
+    project on one worker, so the project is built once, and each other module's tests on
+    one worker, so a module's fixtures (a server, a small project) are built once."""
+    for item in items:
+        uses_project = {"project", "restored"} & set(item.fixturenames)
+        group = "pipeline" if uses_project else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def mixed_frame() -> pd.DataFrame:
     """60 rows: numeric (with NaN), categorical (with NaN), an all-NaN column, binary target."""
