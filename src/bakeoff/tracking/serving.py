@@ -8,6 +8,8 @@ per class.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -93,7 +95,8 @@ def save_served_model(
     served: ServedModel, path: Path, example: pd.DataFrame, workdir: Path
 ) -> None:
     """Save as an MLflow model folder with signature and input example (no tracking store)."""
-    mlflow.pyfunc.save_model(path, **_model_arguments(served, example, workdir))
+    with _integer_hint_silenced():
+        mlflow.pyfunc.save_model(path, **_model_arguments(served, example, workdir))
 
 
 def log_served_model(
@@ -105,6 +108,16 @@ def log_served_model(
 ) -> mlflow.models.model.ModelInfo:
     """Log as an MLflow 3 LoggedModel of the active run: the experiment's Models tab lists it,
     metrics logged with its id rank it, and the registry registers it as `models:/<id>`."""
-    return mlflow.pyfunc.log_model(
-        name=name, tags=tags, **_model_arguments(served, example, workdir)
-    )
+    with _integer_hint_silenced():
+        return mlflow.pyfunc.log_model(
+            name=name, tags=tags, **_model_arguments(served, example, workdir)
+        )
+
+
+@contextmanager
+def _integer_hint_silenced() -> Iterator[None]:
+    """MLflow's hint about integer columns and missing values, repeated each time it checks
+    the input example: the signature already says what the columns are."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        yield
