@@ -169,12 +169,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mlp,resnet")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--last-every", type=float, default=60.0, help="seconds; the default")
+    parser.add_argument(
+        "--last-every", type=float, default=30.0, help="seconds (trainer.checkpoint_every_seconds)"
+    )
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "external")
+    parser.add_argument(
+        "--data", nargs="+", default=["breast_cancer", "california_housing"], help="datasets"
+    )
+    parser.add_argument("--name", default="whole_fit", help="results/<name>.json")
     args = parser.parse_args()
-    datasets = {"breast_cancer": default_splits()}
-    if (args.data_dir / FILES["california_housing"]).is_file():
-        datasets["california_housing"] = load_splits("california_housing", args.data_dir)
+    datasets = {"breast_cancer": default_splits()} if "breast_cancer" in args.data else {}
+    if "california_housing" in args.data:
+        if (args.data_dir / FILES["california_housing"]).is_file():
+            datasets["california_housing"] = load_splits("california_housing", args.data_dir)
     rows, raw = [], {}
     for dataset, splits in datasets.items():
         overrides = [] if dataset == "breast_cancer" else [f"data={dataset}"]
@@ -187,9 +194,12 @@ def main() -> None:
             rows.append({"data": dataset, **{k: v for k, v in result.items() if k != "runs"}})
             print(rows[-1], flush=True)
     save_result(
-        "whole_fit",
+        args.name,
         title="A whole network fit: bakeoff's Lightning base against a plain PyTorch loop",
-        command=f"python benchmarks/whole_fit.py --models {args.models} --repeats {args.repeats}",
+        command=(
+            f"python benchmarks/whole_fit.py --models {args.models} --repeats {args.repeats} "
+            f"--last-every {args.last_every:g} --data {' '.join(args.data)} --name {args.name}"
+        ),
         tables=[
             {"caption": "median whole fit (set-up, epochs, validation, checkpoints)", "rows": rows}
         ],
