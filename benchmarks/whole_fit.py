@@ -179,9 +179,9 @@ def main() -> None:
     parser.add_argument("--name", default="whole_fit", help="results/<name>.json")
     args = parser.parse_args()
     datasets = {"breast_cancer": default_splits()} if "breast_cancer" in args.data else {}
-    if "california_housing" in args.data:
-        if (args.data_dir / FILES["california_housing"]).is_file():
-            datasets["california_housing"] = load_splits("california_housing", args.data_dir)
+    california = args.data_dir / FILES["california_housing"]
+    if "california_housing" in args.data and california.is_file():
+        datasets["california_housing"] = load_splits("california_housing", args.data_dir)
     rows, raw = [], {}
     for dataset, splits in datasets.items():
         overrides = [] if dataset == "breast_cancer" else [f"data={dataset}"]
