@@ -23,11 +23,16 @@ from tracking_server import mlflow_server, postgres_url  # noqa: F401
 def pytest_collection_modifyitems(config, items):
     """Under `pytest -n 2 --dist loadgroup` (make test): every test of the shared pipeline
     project on one worker, so the project is built once, and each other module's tests on
-    one worker, so a module's fixtures (a server, a small project) are built once."""
+    one worker, so a module's fixtures (a server, a small project) are built once. The
+    project's tests come first: they are the longest chain, so a worker starts it at once."""
     for item in items:
-        uses_project = {"project", "restored"} & set(item.fixturenames)
-        group = "pipeline" if uses_project else item.nodeid.split("::", 1)[0]
+        group = "pipeline" if _uses_project(item) else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: not _uses_project(item))  # stable: each group keeps its order
+
+
+def _uses_project(item) -> bool:
+    return bool({"project", "restored"} & set(item.fixturenames))
 
 
 @pytest.fixture
