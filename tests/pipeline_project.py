@@ -18,18 +18,43 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # A hung command fails its test after this long; a busy shared machine may need more.
 COMMAND_TIMEOUT = float(os.environ.get("BAKEOFF_TEST_TIMEOUT", "900"))
 
-# Small but real: fewer epochs and trees than the defaults.
+# conf/config.yaml's line-up.
+DEFAULT_LINE_UP = [
+    "dummy",
+    "logreg",
+    "knn",
+    "svm",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+    "mlp",
+    "resnet",
+    "tabm",
+]
+# The shared project's line-up: one contestant of each kind (the floor, a linear model, two
+# kinds of trees, a network, TabM's member axis), so that every stage and the ensemble run
+# for real; every model of the line-up is fitted and served in tests/test_models.py.
+MODELS = ["dummy", "logreg", "random_forest", "hist_gradient_boosting", "mlp", "tabm"]
+DEEP = ["mlp", "tabm"]
+
+
+def line_up(*keep: str) -> list[str]:
+    """`dvc exp run` overrides that take every other contestant out of this run's line-up
+    (Hydra's `~` on the defaults list): short runs for tests about something else."""
+    return [
+        x for name in DEFAULT_LINE_UP if name not in keep for x in ("-S", f"~model@models.{name}")
+    ]
+
+
+# Small but real: the project's line-up, fewer epochs and trees than the defaults.
 QUICK_MODELS = [
     "-S",
     "models.mlp.max_epochs=30",
     "-S",
-    "models.resnet.max_epochs=20",
-    "-S",
     "models.tabm.max_epochs=20",
     "-S",
     "models.random_forest.n_estimators=100",
-    "-S",
-    "models.extra_trees.n_estimators=100",
+    *line_up(*MODELS),
 ]
 # The verdict's refits: fewer folds, fractions and repeats than the defaults.
 QUICK_VERDICT = [
@@ -43,25 +68,6 @@ QUICK_VERDICT = [
     "compare.importance.repeats=2",
 ]
 QUICK = QUICK_MODELS + QUICK_VERDICT
-MODELS = [
-    "dummy",
-    "logreg",
-    "knn",
-    "svm",
-    "random_forest",
-    "extra_trees",
-    "hist_gradient_boosting",
-    "mlp",
-    "resnet",
-    "tabm",
-]
-DEEP = ["mlp", "resnet", "tabm"]
-
-
-def line_up(*keep: str) -> list[str]:
-    """`dvc exp run` overrides that take every other contestant out of this run's line-up
-    (Hydra's `~` on the defaults list): short runs for tests about something else."""
-    return [x for name in MODELS if name not in keep for x in ("-S", f"~model@models.{name}")]
 
 
 def _env() -> dict[str, str]:

@@ -87,7 +87,7 @@ def test_the_store_says_what_the_ui_shows(project, recorded):
     client, experiment, parent = recorded["client"], recorded["experiment"], recorded["parent"]
     runs, board = recorded["runs"], recorded["board"]
     assert experiment.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
-    assert sorted(runs) == sorted(MODELS)
+    assert sorted(runs) == sorted([*MODELS, "ensemble"])  # the ensemble is a contestant
     assert re.fullmatch(r"bake-off · breast_cancer · [\w-]+", parent.info.run_name)
     experiment_name = parent.info.run_name.rsplit(" · ", 1)[1]  # DVC's experiment name
     description = parent.data.tags["mlflow.note.content"]
@@ -110,7 +110,8 @@ def test_the_store_says_what_the_ui_shows(project, recorded):
             assert json.loads(inputs[context].source)["uri"].endswith("data/interim/data_card.json")
         (output,) = run.outputs.model_outputs
         model_ids[name] = output.model_id
-        trained = json.loads((project / f"data/models/{name}/train.json").read_text())
+        folder = "data/ensemble" if name == "ensemble" else f"data/models/{name}"
+        trained = json.loads((project / folder / "train.json").read_text())
         assert (
             trained["model_uri"]
             == f"models:/{output.model_id}"
@@ -299,7 +300,7 @@ def test_comparing_two_networks_draws_their_curves(ui, recorded, page):
     page.locator(
         f"[role=row][row-id='{parent.info.run_id}'] [col-id='attributes.`Run Name`'] button"
     ).first.click()
-    pair = [runs["mlp"], runs["resnet"]]
+    pair = [runs["mlp"], runs["tabm"]]
     for run in pair:
         page.locator(f"[role=row][row-id='{run.info.run_id}'] input[type=checkbox]").first.check()
     page.get_by_role("button", name="Compare", exact=True).click()
