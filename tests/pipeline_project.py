@@ -33,7 +33,8 @@ DEFAULT_LINE_UP = [
 ]
 # The shared project's line-up: one contestant of each kind (the floor, a linear model, two
 # kinds of trees, a network, TabM's member axis), so that every stage and the ensemble run
-# for real; every model of the line-up is fitted and served in tests/test_models.py.
+# for real; every model of the line-up is fitted in the unit tests (tests/test_models.py,
+# tests/models/).
 MODELS = ["dummy", "logreg", "random_forest", "hist_gradient_boosting", "mlp", "tabm"]
 DEEP = ["mlp", "tabm"]
 
