@@ -16,7 +16,7 @@ JOBS   ?= 2
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run repro test lint ui server tune bench bench-docs lock clean
+.PHONY: setup run repro test test-pipeline test-rest lint ui server tune bench bench-docs lock clean
 
 setup: $(STAMP)
 
@@ -36,13 +36,20 @@ run: setup  ## the whole bake-off on the configured dataset (default: breast_can
 repro: setup  ## dvc repro (refuses a params.yaml older than conf/)
 	$(BIN)/dvc repro
 
-# `make test`: unit tests and the shared end-to-end pipeline run, on TEST_JOBS workers (the
-# end-to-end tests share one: tests/conftest.py); `make test ALL=1` adds the tests marked
-# slow (queue, retraining, digits, text, ...).
+# `make test`: the unit tests and the shared end-to-end pipeline project's tests, as two
+# pytest processes side by side (the project's chain is the longest: it starts at once);
+# `make test ALL=1` adds the tests marked slow (queue, retraining, digits, text, ...).
 ALL ?=
-TEST_JOBS ?= 2
+SLOW := $(if $(ALL),,and not slow)
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup $(if $(ALL),,-m "not slow")
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-pipeline test-rest
+
+test-pipeline: setup
+	$(PYTEST) -m "pipeline $(SLOW)"
+
+test-rest: setup
+	$(PYTEST) -m "not pipeline $(SLOW)"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

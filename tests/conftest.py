@@ -19,20 +19,13 @@ from pipeline_project import PROJECT_ROOT, project, restored  # noqa: F401
 from tracking_server import mlflow_server, postgres_url  # noqa: F401
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the mark
 def pytest_collection_modifyitems(config, items):
-    """Under `pytest -n 2 --dist loadgroup` (make test): every test of the shared pipeline
-    project on one worker, so the project is built once, and each other module's tests on
-    one worker, so a module's fixtures (a server, a small project) are built once. The
-    project's tests come first: they are the longest chain, so a worker starts it at once."""
+    """Tests of the shared pipeline project are marked `pipeline`: `make test` runs them in
+    one pytest process and the rest in another, side by side (the project is built once)."""
     for item in items:
-        group = "pipeline" if _uses_project(item) else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: not _uses_project(item))  # stable: each group keeps its order
-
-
-def _uses_project(item) -> bool:
-    return bool({"project", "restored"} & set(item.fixturenames))
+        if {"project", "restored"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.pipeline)
 
 
 @pytest.fixture
