@@ -108,7 +108,9 @@ def stages_run(output: str) -> list[str]:
 def mlp_settings(project: Path, **changes) -> Iterator[Callable[[], list]]:
     """params.yaml with models.mlp changed, for a direct `python -m bakeoff.stages.contestant mlp`;
     yields a function listing the MLflow runs created since. Restores params.yaml and the
-    pipeline's mlp model afterwards."""
+    pipeline's mlp outputs afterwards (its model from DVC's cache, its reports as they were)."""
+    import tempfile
+
     import mlflow  # here, not at import: conftest imports this module for every test run
 
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
@@ -119,11 +121,29 @@ def mlp_settings(project: Path, **changes) -> Iterator[Callable[[], list]]:
     changed = yaml.safe_load(original)
     changed["models"]["mlp"].update(changes)
     params.write_text(yaml.safe_dump(changed, sort_keys=False))
-    try:
-        yield lambda: [r for r in client.search_runs([experiment]) if r.info.run_id not in seen]
-    finally:
-        params.write_text(original)
-        run(project, "dvc", "checkout", "data/models/mlp", check=False)
+    reports = ["reports/resample/mlp.json", "reports/evaluate/mlp"]  # cache: false outputs
+    with tempfile.TemporaryDirectory() as kept:
+        for i, name in enumerate(reports):
+            if (project / name).exists():
+                copy = shutil.copytree if (project / name).is_dir() else shutil.copy2
+                copy(project / name, Path(kept) / str(i))
+        try:
+            yield lambda: [r for r in client.search_runs([experiment]) if r.info.run_id not in seen]
+        finally:
+            params.write_text(original)
+            for i, name in enumerate(reports):
+                if (Path(kept) / str(i)).exists():
+                    shutil.rmtree(project / name, ignore_errors=True)
+                    copy = shutil.copytree if (Path(kept) / str(i)).is_dir() else shutil.copy2
+                    copy(Path(kept) / str(i), project / name)
+            run(
+                project,
+                "dvc",
+                "checkout",
+                "data/models/mlp",
+                "data/resample/mlp.parquet",
+                check=False,
+            )
 
 
 def copy_project(root: Path, extra: dict[str, Path] | None = None) -> None:

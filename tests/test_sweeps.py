@@ -120,9 +120,9 @@ def test_four_parallel_jobs_on_a_fresh_store_all_finish(project, tmp_path):
     assert [c.info.status for c in children] == ["FINISHED"] * 4
     for child in children:
         assert "validation/accuracy" in child.data.metrics
-        assert "MLmodel" in {
-            a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(child.info.run_id, "model")
-        }
+        (output,) = child.outputs.model_outputs  # the trial's model, a LoggedModel
+        artifacts = client.list_logged_model_artifacts(output.model_id)
+        assert "MLmodel" in {a.path.rsplit("/", 1)[-1] for a in artifacts}
 
 
 def test_optuna_tunes_a_network_in_parallel_trials_starting_from_its_defaults(project):
@@ -249,8 +249,12 @@ def test_sweep_through_a_tracking_server_backed_by_postgresql(
     experiment_id = parent.info.experiment_id
     for child in children:
         assert 0.5 < child.data.metrics["validation/accuracy"] <= 1
-        stored = mlflow_server.artifacts / experiment_id / child.info.run_id / "artifacts"
-        assert (stored / "model" / "MLmodel").is_file()
+        # The logged model's files, on the server's artifact store (proxied uploads).
+        (output,) = child.outputs.model_outputs
+        stored = list(
+            mlflow_server.artifacts.glob(f"{experiment_id}/**/{output.model_id}/**/MLmodel")
+        )
+        assert len(stored) == 1, sorted(mlflow_server.artifacts.rglob("MLmodel"))
     assert (
         mlflow_server.artifacts / experiment_id / parent.info.run_id / "artifacts" / "best.yaml"
     ).is_file()
