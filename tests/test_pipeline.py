@@ -217,6 +217,7 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
         assert trained["status"] == "trained" and trained["epochs"] == 600
 
 
+@pytest.mark.slow  # tens of seconds on two cores: make test ALL=1
 def test_ddp_on_two_cpu_processes_trains_once_and_rank_zero_alone_logs(project):
     """trainer=ddp with 2 gloo processes: Lightning re-runs the stage for rank 1, both ranks
     train on their shards, and exactly one MLflow run (rank 0's) records the result."""

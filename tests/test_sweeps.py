@@ -46,6 +46,7 @@ def project_client(project: Path) -> mlflow.MlflowClient:
     return mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
 
 
+@pytest.mark.slow  # tens of seconds on two cores: make test ALL=1
 def test_grid_sweep_of_a_network_is_one_parent_run_with_a_child_per_job(project):
     sweep(
         project,
@@ -101,6 +102,7 @@ def test_a_failing_trial_is_a_failed_child_and_the_sweep_goes_on(project):
     assert best["best_run_id"] == good.info.run_id
 
 
+@pytest.mark.slow  # tens of seconds on two cores: make test ALL=1
 def test_four_parallel_jobs_on_a_fresh_store_all_finish(project, tmp_path):
     """MLflow's migration of a new SQLite store races when processes start together; the
     sweep creates the store before its jobs start, so all four land."""
@@ -125,6 +127,7 @@ def test_four_parallel_jobs_on_a_fresh_store_all_finish(project, tmp_path):
         assert "MLmodel" in {a.path.rsplit("/", 1)[-1] for a in artifacts}
 
 
+@pytest.mark.slow  # tens of seconds on two cores: make test ALL=1
 def test_optuna_tunes_a_network_in_parallel_trials_starting_from_its_defaults(project):
     sweep(
         project,
