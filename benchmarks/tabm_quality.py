@@ -38,7 +38,6 @@ from common import FILES, RESULTS_DIR, ROOT, save_result
 DATASETS = ["california_housing", "adult", "breast_cancer", "digits"]
 MODELS = ["tabm", "hist_gradient_boosting", "mlp", "resnet"]
 # TabM is not in conf/config.yaml's line-up yet: added as a user adds a contestant.
-ADD_TABM = "+model@models.tabm=tabm"
 
 log = logging.getLogger("tabm_quality")
 
@@ -48,7 +47,7 @@ def pipeline_models(card: str, data_dir: Path, overrides: list[str]) -> dict[str
     extra = [f"data={card}"]
     if card in FILES:
         extra.append(f"data.source.path={(data_dir / FILES[card]).resolve()}")
-    return compose_conf(ROOT / "conf", [ADD_TABM, *extra, *overrides])
+    return compose_conf(ROOT / "conf", [*extra, *overrides])
 
 
 def card_splits(card: str, data_dir: Path) -> tuple[dict[str, pd.DataFrame], str, str]:
