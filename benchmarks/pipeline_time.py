@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 from common import ROOT, save_result
+from verdict_cost import timed_run  # `dvc exp run`, timed stage by stage
 
 sys.path.insert(0, str(ROOT / "tests"))
 import plain_bakeoff
@@ -33,36 +33,6 @@ SHARED = ROOT.parent / "shared" / "datasets"
 def environment() -> dict[str, str]:
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     return {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1"}
-
-
-def timed_run(project: Path, command: list[str]) -> tuple[dict[str, float], float]:
-    """Per-stage wall seconds (from one `Running stage` line to the next) and the total."""
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environment(),
-    )
-    stages: dict[str, float] = {}
-    current, since, lines = None, start, []
-    for line in process.stdout:
-        lines.append(line)
-        found = re.match(r"Running stage '([^']+)'", line)
-        if found:
-            now = time.perf_counter()
-            if current:
-                stages[current] = now - since
-            current, since = found.group(1), now
-    process.wait()
-    total = time.perf_counter() - start
-    if current:
-        stages[current] = time.perf_counter() - since
-    if process.returncode != 0:
-        raise SystemExit("".join(lines[-60:]))
-    return stages, total
 
 
 def grouped(stages: dict[str, float]) -> list[dict[str, object]]:
@@ -100,8 +70,7 @@ def main() -> None:
     project.mkdir(parents=True)
     copy_project(project, {f"data/external/{n}": SHARED / n for n in ("adult.data",)})
     overrides = [f"data={args.data}", *args.set]
-    command = ["dvc", "exp", "run"] + [x for o in overrides for x in ("-S", o)]
-    stages, total = timed_run(project, command)
+    stages, total, _ = timed_run(project, [x for o in overrides for x in ("-S", o)])
     noop = []
     for _ in range(3):
         started = time.perf_counter()
