@@ -261,11 +261,22 @@ def test_sweep_through_a_tracking_server_backed_by_postgresql(
     assert (
         mlflow_server.artifacts / experiment_id / parent.info.run_id / "artifacts" / "best.yaml"
     ).is_file()
+    # The parent logged the data before the trials started, so parallel trials found each
+    # dataset in the store instead of racing to insert it.
+    inputs = {d.dataset.name: d.dataset.digest for d in parent.inputs.dataset_inputs}
+    assert sorted(inputs) == ["breast_cancer/train", "breast_cancer/val"]
+    for child in children:
+        assert {d.dataset.name: d.dataset.digest for d in child.inputs.dataset_inputs} == inputs
     engine = sqlalchemy.create_engine(postgres_url)
     with engine.connect() as connection:
         rows = connection.execute(
             sqlalchemy.text("select status from runs where experiment_id = :e"),
             {"e": int(experiment_id)},
         ).all()
+        datasets = connection.execute(
+            sqlalchemy.text("select name from datasets where experiment_id = :e"),
+            {"e": int(experiment_id)},
+        ).all()
     engine.dispose()
     assert sorted(r.status for r in rows) == ["FINISHED"] * 3
+    assert sorted(d.name for d in datasets) == sorted(inputs)

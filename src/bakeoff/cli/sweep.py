@@ -120,6 +120,7 @@ class SweepTracking(Callback):
 
         from bakeoff.models.fitting import is_rank_zero
         from bakeoff.tracking import store, tags
+        from bakeoff.tracking.datasets import log_split
 
         if not is_rank_zero():
             return
@@ -172,6 +173,11 @@ class SweepTracking(Callback):
             ),
             "search_space.yaml",
         )
+        # The data every trial trains and stops on. Logged here, before any job starts, the
+        # store creates each dataset once: parallel trials that both find it missing would
+        # both insert it, and a server on PostgreSQL refuses the second (unique key).
+        for split in ("train", "val"):
+            log_split(card, split, run_id)
         self.record = {
             "run_id": run_id,
             "experiment_id": experiment_id,

@@ -55,14 +55,17 @@ def split_dataset(card: dict[str, Any], split: str, workspace: Path | None = Non
         )
 
 
-def log_split(card: dict[str, Any], split: str):
-    """Log the split as an input of the active run; returns the dataset (metrics computed on
-    it are logged with it)."""
+def log_split(card: dict[str, Any], split: str, run_id: str | None = None):
+    """Log the split as an input of the run (the active run unless `run_id` is given);
+    returns the dataset (metrics computed on it are logged with it)."""
     import mlflow
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
     dataset = split_dataset(card, split)
     batches = card.get("batches") or []
     tags = {
+        MLFLOW_DATASET_CONTEXT: CONTEXTS[split],
         "bakeoff.file": split_path(split).as_posix(),
         "bakeoff.rows": str(dataset.profile["num_rows"]),
         "bakeoff.batches": str(len(batches)),
@@ -71,5 +74,8 @@ def log_split(card: dict[str, Any], split: str):
     if batches:
         # MLflow caps an input tag's value at 500 characters.
         tags["bakeoff.newest_batch"] = batches[-1]["file"][-MAX_INPUT_TAG_VALUE:]
-    mlflow.log_input(dataset, context=CONTEXTS[split], tags=tags)
+    entry = DatasetInput(
+        Dataset(**dataset.to_dict()), tags=[InputTag(k, v) for k, v in tags.items()]
+    )
+    mlflow.MlflowClient().log_inputs(run_id or mlflow.active_run().info.run_id, datasets=[entry])
     return dataset
