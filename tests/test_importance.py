@@ -52,12 +52,57 @@ def test_the_column_the_target_follows_matters_and_the_others_do_not():
     )
     assert importance["signal"]["mean"] > 0.3
     assert abs(importance["noise"]["mean"]) < 0.05 and abs(importance["colour"]["mean"]) < 0.05
-    assert len(seen) == 1 + 3  # baseline, then one stacked call per column
+    # The baseline, then one call with every column's three shuffles stacked (signal's
+    # first): a predict call has a fixed cost, paid once rather than once per column.
+    assert len(seen) == 1 + 1
     shuffled = seen[1]
-    assert len(shuffled) == 3 * len(X)
+    assert len(shuffled) == 3 * 3 * len(X)
     assert shuffled["colour"].dtype == X["colour"].dtype  # untouched columns keep their dtype
     assert (shuffled["noise"].to_numpy()[: len(X)] == X["noise"].to_numpy()).all()
     assert sorted(shuffled["signal"].to_numpy()[: len(X)]) == sorted(X["signal"])
+
+
+def test_a_cell_budget_splits_the_calls_and_changes_no_number(monkeypatch):
+    from bakeoff.evaluation import importance as module
+
+    model, X, y = fitted_model()
+    calls = []
+
+    def predict(frame):
+        calls.append(len(frame))
+        return predict_frame(model)(frame)
+
+    def run():
+        return permutation_importance(
+            predict,
+            lambda y_true, p: score("classification", y_true, p, only=["log_loss"]),
+            X,
+            y,
+            metric="log_loss",
+            repeats=2,
+            seed=3,
+            baseline=0.1,
+        )
+
+    together = run()
+    assert calls == [3 * 2 * len(X)]
+    calls.clear()
+    # Room for one column's shuffles per call (its rows times every column).
+    monkeypatch.setattr(module, "MAX_CELLS_PER_CALL", 2 * len(X) * 3)
+    assert run() == together
+    assert calls == [2 * len(X)] * 3
+
+
+def test_score_computes_only_the_metrics_asked_for():
+    model, X, y = fitted_model()
+    predictions = predict_frame(model)(X)
+    every = score("classification", y, predictions)
+    assert sorted(every) == ["accuracy", "balanced_accuracy", "f1", "log_loss", "roc_auc"]
+    assert score("classification", y, predictions, only=["log_loss"]) == {
+        "log_loss": every["log_loss"]
+    }
+    values = pd.DataFrame({"prediction": X["signal"] * 2})
+    assert sorted(score("regression", X["signal"], values, only={"rmse", "r2"})) == ["r2", "rmse"]
 
 
 def test_lower_is_better_metric_counts_a_worse_loss_as_importance():
@@ -100,5 +145,5 @@ def test_a_known_baseline_is_not_predicted_again_and_gives_the_same_importances(
     baseline = scorer(y, predict_frame(model)(X))["log_loss"]
     calls.clear()
     given = permutation_importance(predict, scorer, X, y, baseline=baseline, **kwargs)
-    assert calls == [2 * len(X)] * 3  # one stacked call per column, no baseline call
+    assert calls == [3 * 2 * len(X)]  # the columns' shuffles stacked, no baseline call
     assert given == fresh

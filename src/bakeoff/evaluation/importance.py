@@ -16,6 +16,8 @@ import pandas as pd
 from bakeoff.evaluation.metrics import HIGHER_IS_BETTER
 
 DEFAULT_METRIC = {"classification": "log_loss", "regression": "rmse"}
+# Cells (rows x columns) predicted in one call at most.
+MAX_CELLS_PER_CALL = 5_000_000
 
 
 def permutation_importance(
@@ -31,9 +33,10 @@ def permutation_importance(
 ) -> dict[str, dict[str, float]]:
     """Column -> {mean, std} of the score lost when that column is shuffled.
 
-    The `repeats` shuffles of a column go to `predict` as one stacked frame (one call per
-    column, not per shuffle); every other column keeps its values and dtype. `baseline`:
-    the unshuffled score, when the caller has it already (else it is predicted here).
+    The `repeats` shuffles of a column go to `predict` in one stacked frame, with other
+    columns' shuffles up to MAX_CELLS_PER_CALL cells; every other column keeps its values
+    and dtype. `baseline`: the unshuffled score, when the caller has it already (else it is
+    predicted here).
     """
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
     if baseline is None:
@@ -42,24 +45,36 @@ def permutation_importance(
     n = len(X)
     stacked = pd.concat([X] * repeats, ignore_index=True)
     y_stacked = pd.concat([y] * repeats, ignore_index=True)
+    # Several columns' shuffles per call, up to a budget of cells: a model's predict has a
+    # fixed cost per call (the pyfunc's schema check, a network's batching) that would
+    # otherwise be paid once per column.
+    per_call = max(1, MAX_CELLS_PER_CALL // max(1, len(stacked) * X.shape[1]))
+    columns = list(X.columns)
     result = {}
-    for column in X.columns:
-        shuffled = pd.concat(
-            [X[column].iloc[rng.permutation(n)] for _ in range(repeats)], ignore_index=True
-        )
-        predictions = predict(stacked.assign(**{column: shuffled})).reset_index(drop=True)
-        losses = [
-            sign
-            * (
-                baseline
-                - score(
-                    y_stacked.iloc[r * n : (r + 1) * n].reset_index(drop=True),
-                    predictions.iloc[r * n : (r + 1) * n].reset_index(drop=True),
-                )[metric]
+    for first in range(0, len(columns), per_call):
+        group = columns[first : first + per_call]
+        frames = [
+            stacked.assign(
+                **{
+                    column: pd.concat(
+                        [X[column].iloc[rng.permutation(n)] for _ in range(repeats)],
+                        ignore_index=True,
+                    )
+                }
             )
-            for r in range(repeats)
+            for column in group
         ]
-        result[str(column)] = {"mean": float(np.mean(losses)), "std": float(np.std(losses))}
+        predictions = predict(pd.concat(frames, ignore_index=True)).reset_index(drop=True)
+        for g, column in enumerate(group):
+            losses = []
+            for r in range(repeats):
+                rows = slice((g * repeats + r) * n, (g * repeats + r + 1) * n)
+                shuffled = score(
+                    y_stacked.iloc[r * n : (r + 1) * n].reset_index(drop=True),
+                    predictions.iloc[rows].reset_index(drop=True),
+                )[metric]
+                losses.append(sign * (baseline - shuffled))
+            result[str(column)] = {"mean": float(np.mean(losses)), "std": float(np.std(losses))}
     return result
 
 

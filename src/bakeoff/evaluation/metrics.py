@@ -3,6 +3,8 @@ are clipped to."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 
@@ -39,47 +41,58 @@ BOUNDS = {
 
 
 def classification_metrics(
-    y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    classes: np.ndarray,
+    only: Collection[str] | None = None,
 ) -> dict[str, float]:
     """Accuracy, balanced accuracy, F1 (binary: positive = classes[1]; else macro), ROC-AUC, log loss.
 
     `proba` columns follow `classes`; labels are compared as strings so that 0/1 and "0"/"1" agree.
+    `only`: just these metrics (a permutation importance scores one, many times over).
     """
     from sklearn import metrics as skm  # here: the constants above must not cost its import
 
     y_true = np.asarray(y_true).astype(str)
     classes = np.asarray(classes).astype(str)
-    y_pred = classes[np.argmax(proba, axis=1)]
     binary = len(classes) == 2
-    scores = {
-        "accuracy": skm.accuracy_score(y_true, y_pred),
-        "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
-        "f1": skm.f1_score(
+
+    def y_pred() -> np.ndarray:
+        return classes[np.argmax(proba, axis=1)]
+
+    def roc_auc() -> float:
+        if binary:
+            return skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+        return skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
+
+    compute = {
+        "accuracy": lambda: skm.accuracy_score(y_true, y_pred()),
+        "balanced_accuracy": lambda: skm.balanced_accuracy_score(y_true, y_pred()),
+        "f1": lambda: skm.f1_score(
             y_true,
-            y_pred,
+            y_pred(),
             average="binary" if binary else "macro",
             pos_label=classes[1] if binary else 1,
             labels=classes,
         ),
-        "log_loss": skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
+        "log_loss": lambda: skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
     }
     if len(np.unique(y_true)) == len(classes):  # ROC-AUC needs every class present
-        scores["roc_auc"] = (
-            skm.roc_auc_score(y_true == classes[1], proba[:, 1])
-            if binary
-            else skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
-        )
-    return {k: float(v) for k, v in scores.items()}
+        compute["roc_auc"] = roc_auc
+    return {k: float(f()) for k, f in compute.items() if only is None or k in only}
 
 
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+def regression_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, only: Collection[str] | None = None
+) -> dict[str, float]:
     from sklearn import metrics as skm
 
-    return {
-        "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
-        "mae": float(skm.mean_absolute_error(y_true, y_pred)),
-        "r2": float(skm.r2_score(y_true, y_pred)),
+    compute = {
+        "rmse": lambda: np.sqrt(skm.mean_squared_error(y_true, y_pred)),
+        "mae": lambda: skm.mean_absolute_error(y_true, y_pred),
+        "r2": lambda: skm.r2_score(y_true, y_pred),
     }
+    return {k: float(f()) for k, f in compute.items() if only is None or k in only}
 
 
 def latency_summary(seconds: list[float]) -> dict[str, float]:

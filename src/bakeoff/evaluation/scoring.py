@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -20,13 +21,16 @@ from bakeoff.params import EvaluateConfig, Params
 log = logging.getLogger(__name__)
 
 
-def score(task: str, y_true: pd.Series, predictions: pd.DataFrame) -> dict[str, float]:
-    """Test metrics from a pyfunc prediction frame (`prediction`, `proba_<class>` ...)."""
+def score(
+    task: str, y_true: pd.Series, predictions: pd.DataFrame, only: Collection[str] | None = None
+) -> dict[str, float]:
+    """Test metrics from a pyfunc prediction frame (`prediction`, `proba_<class>` ...);
+    `only`: just these."""
     if task == "classification":
         proba, classes = predict_proba_columns(predictions)
-        return metrics.classification_metrics(y_true.to_numpy(), proba, np.array(classes))
+        return metrics.classification_metrics(y_true.to_numpy(), proba, np.array(classes), only)
     return metrics.regression_metrics(
-        y_true.to_numpy(dtype=float), predictions["prediction"].to_numpy(dtype=float)
+        y_true.to_numpy(dtype=float), predictions["prediction"].to_numpy(dtype=float), only
     )
 
 
@@ -54,7 +58,7 @@ def importance_on_test(
     start = time.perf_counter()
     columns = permutation_importance(
         predict,
-        lambda y_true, predictions: score(task, y_true, predictions),
+        lambda y_true, predictions: score(task, y_true, predictions, only=[metric]),
         X,
         y,
         metric=metric,
