@@ -18,33 +18,23 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # A hung command fails its test after this long; a busy shared machine may need more.
 COMMAND_TIMEOUT = float(os.environ.get("BAKEOFF_TEST_TIMEOUT", "900"))
 
-# conf/config.yaml's line-up.
-DEFAULT_LINE_UP = [
-    "dummy",
-    "logreg",
-    "knn",
-    "svm",
-    "random_forest",
-    "extra_trees",
-    "hist_gradient_boosting",
-    "mlp",
-    "resnet",
-    "tabm",
-]
-# The shared project's line-up: one contestant of each kind (the floor, a linear model, two
-# kinds of trees, a network, TabM's member axis), so that every stage and the ensemble run
-# for real; every model of the line-up is fitted in the unit tests (tests/test_models.py,
-# tests/models/).
-MODELS = ["dummy", "logreg", "random_forest", "hist_gradient_boosting", "mlp", "tabm"]
+# conf/config.yaml's line-up, and what conf/lineup/full.yaml adds to it.
+DEFAULT_LINE_UP = ["dummy", "logreg", "random_forest", "hist_gradient_boosting", "mlp", "tabm"]
+FULL_LINE_UP = [*DEFAULT_LINE_UP, "knn", "svm", "extra_trees", "resnet", "ft_transformer"]
+# The shared project's line-up: the default one (one contestant of each kind: the floor, a
+# linear model, two kinds of trees, a network, TabM's member axis), so that every stage and
+# the ensemble run for real; every model of the full line-up is fitted in the unit tests
+# (tests/test_models.py, tests/models/).
+MODELS = DEFAULT_LINE_UP
 DEEP = ["mlp", "tabm"]
 
 
-def line_up(*keep: str) -> list[str]:
+def line_up(*keep: str, full: bool = False) -> list[str]:
     """`dvc exp run` overrides that take every other contestant out of this run's line-up
-    (Hydra's `~` on the defaults list): short runs for tests about something else."""
-    return [
-        x for name in DEFAULT_LINE_UP if name not in keep for x in ("-S", f"~model@models.{name}")
-    ]
+    (Hydra's `~` on the defaults list): short runs for tests about something else. `full`:
+    out of the full line-up (with `-S lineup=full`)."""
+    names = FULL_LINE_UP if full else DEFAULT_LINE_UP
+    return [x for name in names if name not in keep for x in ("-S", f"~model@models.{name}")]
 
 
 # Small but real: the project's line-up, fewer epochs and trees than the defaults.

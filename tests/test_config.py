@@ -11,6 +11,7 @@ from bakeoff.models import build_model
 from bakeoff.models.tabular import TabularModel
 from bakeoff.params import check_params, compose_conf, diff_configs, params_from_mapping
 from conftest import PROJECT_ROOT
+from pipeline_project import DEFAULT_LINE_UP, FULL_LINE_UP
 
 CONF = PROJECT_ROOT / "conf"
 MODEL_FILES = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
@@ -126,9 +127,17 @@ def test_the_registered_model_is_named_in_one_place():
     assert named.registered_model == "tumours"
 
 
-def test_the_default_line_up_suits_a_cpu_and_the_full_one_adds_the_ft_transformer():
+def test_the_default_line_up_suits_a_cpu_and_the_full_one_adds_every_other_model():
     default = compose_conf(CONF)["models"]
     full = compose_conf(CONF, ["lineup=full"])["models"]
-    assert "ft_transformer" not in default and {"mlp", "resnet"} <= set(default)
-    assert set(full) - set(default) == {"ft_transformer"}
+    assert list(default) == DEFAULT_LINE_UP
+    assert list(full) == FULL_LINE_UP
+    # Every tabular model of conf/model/ is in the full line-up (images and text bring
+    # their own).
+    tabular = {
+        p.stem
+        for p in (CONF / "model").glob("*.yaml")
+        if p.stem != "cnn" and "text" not in p.stem and "tfidf" not in p.stem
+    } - {"fasttext"}
+    assert tabular == set(full)
     assert full["ft_transformer"]["_target_"] == "bakeoff.models.tabular_nets.ft_transformer"

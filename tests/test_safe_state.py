@@ -32,7 +32,7 @@ from pipeline_project import (
 
 pytestmark = pytest.mark.slow
 
-LINE_UP = ["-S", "lineup=full", *line_up("dummy", "logreg", "mlp", "ft_transformer")]
+LINE_UP = ["-S", "lineup=full", *line_up("dummy", "logreg", "mlp", "ft_transformer", full=True)]
 # Networks may use 20 MB: ft_transformer's estimate (~70 MB on these 30 columns, attention
 # maps included) is refused, the MLP's (~4 MB) is not.
 NETWORKS = ["-S", "models.mlp.max_epochs=30", "-S", "trainer.max_memory_mb=20"]

@@ -1,6 +1,7 @@
 """A table with a text column beside numbers and categories goes through every contestant of
-the text line-up (conf/config.yaml's plus conf/lineup/text_finetune.yaml's), each built from
-its composed config, fitted with the card's kinds, saved as the pyfunc and loaded back."""
+the text line-up (conf/config.yaml's plus conf/lineup/text_finetune.yaml's) and every other
+tabular model (conf/lineup/full.yaml's), each built from its composed config, fitted with the
+card's kinds, saved as the pyfunc and loaded back."""
 
 from __future__ import annotations
 
@@ -47,8 +48,16 @@ NOT_SCORED = {
     "text_encoder_frozen",
     "text_encoder_finetuned",
 }
+# The full line-up's other tabular models, added to the text line-up as a user would.
+FULL_ONLY = ["knn", "svm", "extra_trees", "resnet"]
 LINE_UP = compose_conf(
-    PROJECT_ROOT / "conf", ["data=rotten_tomatoes", "lineup=text_finetune", *SMALL]
+    PROJECT_ROOT / "conf",
+    [
+        "data=rotten_tomatoes",
+        "lineup=text_finetune",
+        *(f"+model@models.{name}={name}" for name in FULL_ONLY),
+        *SMALL,
+    ],
 )["models"]
 
 
