@@ -1,10 +1,12 @@
 import os
+import time
 
 import pytest
 
 from bakeoff.data.features import FeatureSplits
 from bakeoff.evaluation import parallel
 from bakeoff.evaluation.resampling import resample_scores
+from bakeoff.models import build_model
 from bakeoff.params import ResamplingConfig
 from conftest import two_feature_splits
 
@@ -84,3 +86,34 @@ def test_parallel_resamples_equal_the_sequential_ones(splits):
 def test_a_failing_refit_in_a_worker_raises_in_the_caller():
     with pytest.raises(ValueError, match="refit 2 failed"):
         parallel.run_all(fails_on_the_third, [{"i": i} for i in range(4)], n_jobs=2, config={})
+
+
+class SlowFirstImport:
+    """A model whose libraries take a second to import, once per process (as Lightning's
+    take seconds); its fits are instant."""
+
+    imported = False
+
+    def __init__(self, task: str):
+        self.task = task
+
+    def prepare(self) -> None:
+        if not SlowFirstImport.imported:
+            time.sleep(1.0)
+            SlowFirstImport.imported = True
+
+
+def refit_after_import(config: dict, task: str) -> int:
+    build_model(config, task).prepare()  # as fit_model does before it times a fit
+    return os.getpid()
+
+
+def test_a_one_time_import_does_not_count_as_a_refit_worth_a_worker(monkeypatch):
+    monkeypatch.setattr(parallel, "WORKER_START_SECONDS", 0.5)
+    monkeypatch.setattr(SlowFirstImport, "imported", False)
+    config = {"_target_": "test_parallel.SlowFirstImport"}
+    tasks = [{"config": config, "task": "classification"}] * 4
+    # Timed with the import in, the first refit would take a second and three more seem to
+    # save 1.5 s side by side; the fits themselves are instant.
+    pids = parallel.run_all(refit_after_import, tasks, n_jobs=2, config=config)
+    assert set(pids) == {os.getpid()}
