@@ -37,7 +37,7 @@ def line_up(*keep: str, full: bool = False) -> list[str]:
     return [x for name in names if name not in keep for x in ("-S", f"~model@models.{name}")]
 
 
-# Small but real: the project's line-up, fewer epochs and trees than the defaults.
+# Small but real: the default line-up, fewer epochs and trees than the defaults.
 QUICK_MODELS = [
     "-S",
     "models.mlp.max_epochs=30",
@@ -45,7 +45,6 @@ QUICK_MODELS = [
     "models.tabm.max_epochs=20",
     "-S",
     "models.random_forest.n_estimators=100",
-    *line_up(*MODELS),
 ]
 # The verdict's refits: fewer folds, fractions and repeats than the defaults.
 QUICK_VERDICT = [

@@ -120,7 +120,7 @@ class SweepTracking(Callback):
 
         from bakeoff.models.fitting import is_rank_zero
         from bakeoff.tracking import store, tags
-        from bakeoff.tracking.datasets import log_split
+        from bakeoff.tracking.datasets import log_fit_splits
 
         if not is_rank_zero():
             return
@@ -176,8 +176,7 @@ class SweepTracking(Callback):
         # The data every trial trains and stops on. Logged here, before any job starts, the
         # store creates each dataset once: parallel trials that both find it missing would
         # both insert it, and a server on PostgreSQL refuses the second (unique key).
-        for split in ("train", "val"):
-            log_split(card, split, run_id)
+        log_fit_splits(card, run_id)
         self.record = {
             "run_id": run_id,
             "experiment_id": experiment_id,

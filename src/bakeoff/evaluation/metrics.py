@@ -4,6 +4,7 @@ are clipped to."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,7 @@ def classification_metrics(
     classes = np.asarray(classes).astype(str)
     binary = len(classes) == 2
 
+    @cache
     def y_pred() -> np.ndarray:
         return classes[np.argmax(proba, axis=1)]
 

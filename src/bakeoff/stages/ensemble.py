@@ -42,7 +42,7 @@ from bakeoff.paths import (
     resample_predictions_path,
     split_path,
 )
-from bakeoff.tracking.datasets import log_split
+from bakeoff.tracking.datasets import log_fit_splits
 from bakeoff.tracking.orphans import process_tags
 from bakeoff.tracking.runs import download_model, log_evaluation, log_resamples, recorded_outcome
 from bakeoff.tracking.store import connect, use_experiment
@@ -147,8 +147,7 @@ def main() -> None:
     ):
         mlflow.log_params(flatten({"ensemble": {"members": chosen, "weights": weights}}))
         # Its members were fitted on the training split and its weights on the validation one.
-        for split in ("train", "val"):
-            log_split(card, split)
+        log_fit_splits(card)
         mlflow.set_tags(
             {
                 **run_tags(

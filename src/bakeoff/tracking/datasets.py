@@ -11,6 +11,8 @@ retrained on a new batch shows it.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,16 @@ MAX_INPUT_TAG_VALUE = 500
 
 # MLflow's context names for the splits (the run page groups inputs by them).
 CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
+
+
+@contextmanager
+def integer_hint_silenced() -> Iterator[None]:
+    """MLflow's hint that integer columns cannot hold missing values, printed whenever it
+    infers a schema (a dataset's, a signature's, the input example's check): the saved
+    model's signature says what the columns are, and the hint repeats on every run."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        yield
 
 
 def dataset_name(card: dict[str, Any], split: str) -> str:
@@ -39,13 +51,10 @@ def split_dataset(card: dict[str, Any], split: str, workspace: Path | None = Non
 
     workspace = workspace or find_workspace()
     path = workspace / split_path(split)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), integer_hint_silenced():
         # MLflow registers its local-file source for two URI schemes and warns that a path
         # matches both; either way it is that one source.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-        # A hint for model signatures (integer columns cannot hold missing values), printed
-        # when a dataset's schema is inferred; the saved model's signature is checked apart.
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         return mlflow.data.from_pandas(
             pd.read_parquet(path),
             source=str(workspace / DATA_CARD),
@@ -79,3 +88,9 @@ def log_split(card: dict[str, Any], split: str, run_id: str | None = None):
     )
     mlflow.MlflowClient().log_inputs(run_id or mlflow.active_run().info.run_id, datasets=[entry])
     return dataset
+
+
+def log_fit_splits(card: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+    """The splits a model is fitted and stopped on (train, val), as inputs of the run; the
+    datasets by split."""
+    return {split: log_split(card, split, run_id) for split in ("train", "val")}

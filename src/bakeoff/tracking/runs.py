@@ -27,7 +27,7 @@ from bakeoff.models.fitting import fit_model, is_rank_zero
 from bakeoff.params import Params
 from bakeoff.paths import split_path
 from bakeoff.tracking import store
-from bakeoff.tracking.datasets import log_split
+from bakeoff.tracking.datasets import log_fit_splits, log_split
 from bakeoff.tracking.orphans import process_tags
 from bakeoff.tracking.tags import display_name, flatten, run_tags
 
@@ -164,7 +164,7 @@ def train_and_log(
         mlflow.log_params(flatten(logged))
         mlflow.log_text(yaml.safe_dump(logged, sort_keys=False), "config.yaml")
         # Before the fit: a run that fails still says which data it failed on.
-        seen = {split: log_split(card, split) for split in ("train", "val")}
+        seen = log_fit_splits(card)
         try:
             with peak_memory() as memory:
                 model, fit_seconds = fit_model(

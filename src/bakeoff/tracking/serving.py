@@ -7,9 +7,6 @@ per class.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ import pandas as pd
 
 from bakeoff.data.features import apply_steps
 from bakeoff.models.tabular import TabularModel, prediction_frame
+from bakeoff.tracking.datasets import integer_hint_silenced
 from bakeoff.tracking.tags import package_versions
 
 MODEL_ARTIFACT = "model.joblib"
@@ -69,7 +67,8 @@ def _requirements(model) -> list[str]:
 
 
 def _model_arguments(served: ServedModel, example: pd.DataFrame, workdir: Path) -> dict[str, Any]:
-    """What makes the MLflow model folder, for save_model and log_model alike."""
+    """What makes the MLflow model folder, for save_model and log_model alike (which call
+    it with MLflow's integer-column hint silenced)."""
     artifact = workdir / MODEL_ARTIFACT
     artifacts = {"model": str(artifact)}
     # Parts with files write them first; their pickled state then leaves the weights out.
@@ -77,10 +76,7 @@ def _model_arguments(served: ServedModel, example: pd.DataFrame, workdir: Path) 
         artifacts[FILES_ARTIFACT] = str(workdir / FILES_ARTIFACT)
     joblib.dump(served, artifact)
     example = example.drop(columns=[served.target], errors="ignore")
-    with warnings.catch_warnings():
-        # The hint is about integer columns and missing values; predictions have none.
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        signature = mlflow.models.infer_signature(example, served.predict_frame(example))
+    signature = mlflow.models.infer_signature(example, served.predict_frame(example))
     return {
         "python_model": str(Path(__file__).with_name("pyfunc_entry.py")),
         "artifacts": artifacts,
@@ -95,7 +91,7 @@ def save_served_model(
     served: ServedModel, path: Path, example: pd.DataFrame, workdir: Path
 ) -> None:
     """Save as an MLflow model folder with signature and input example (no tracking store)."""
-    with _integer_hint_silenced():
+    with integer_hint_silenced():
         mlflow.pyfunc.save_model(path, **_model_arguments(served, example, workdir))
 
 
@@ -108,16 +104,7 @@ def log_served_model(
 ) -> mlflow.models.model.ModelInfo:
     """Log as an MLflow 3 LoggedModel of the active run: the experiment's Models tab lists it,
     metrics logged with its id rank it, and the registry registers it as `models:/<id>`."""
-    with _integer_hint_silenced():
+    with integer_hint_silenced():
         return mlflow.pyfunc.log_model(
             name=name, tags=tags, **_model_arguments(served, example, workdir)
         )
-
-
-@contextmanager
-def _integer_hint_silenced() -> Iterator[None]:
-    """MLflow's hint about integer columns and missing values, repeated each time it checks
-    the input example: the signature already says what the columns are."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        yield
