@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from bakeoff.cli.ui import experiment_url, links
+from bakeoff.paths import model_dir
 from bakeoff.tracking.store import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 from browser import REQUIRE_ENV, require_chromium
 from pipeline_project import DEEP, MODELS, PROJECT_ROOT
@@ -110,8 +111,7 @@ def test_the_store_says_what_the_ui_shows(project, recorded):
             assert json.loads(inputs[context].source)["uri"].endswith("data/interim/data_card.json")
         (output,) = run.outputs.model_outputs
         model_ids[name] = output.model_id
-        folder = "data/ensemble" if name == "ensemble" else f"data/models/{name}"
-        trained = json.loads((project / folder / "train.json").read_text())
+        trained = json.loads((project / model_dir(name) / "train.json").read_text())
         assert (
             trained["model_uri"]
             == f"models:/{output.model_id}"

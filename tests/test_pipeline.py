@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from bakeoff.paths import model_dir
 from pipeline_project import (
     DEEP,
     MODELS,
@@ -75,8 +76,7 @@ def test_one_finished_run_per_model_loads_from_mlflow(project):
         assert r.data.tags["bakeoff.data_hash"] and r.data.tags["hardware.cpu"]
         # The run's logged model, by id (what train.json and the registry name) and by name.
         (output,) = r.outputs.model_outputs
-        folder = "data/ensemble" if name == "ensemble" else f"data/models/{name}"
-        trained = json.loads((project / folder / "train.json").read_text())
+        trained = json.loads((project / model_dir(name) / "train.json").read_text())
         assert trained["model_uri"] == f"models:/{output.model_id}"
         for uri in (trained["model_uri"], f"runs:/{r.info.run_id}/{name}"):
             predictions = mlflow.pyfunc.load_model(uri).predict(raw)
