@@ -159,7 +159,7 @@ def main() -> None:
     tables.sort(key=lambda table: DATASETS.index(table["caption"].split(":")[0]))
     save_result(
         args.name,
-        title="TabM at the CPU defaults vs HistGradientBoosting and the other networks",
+        title="Models at their default (CPU) settings against HistGradientBoosting",
         command=" ".join(["PYTHONPATH=src python benchmarks/tabm_quality.py", *sys.argv[1:]]),
         tables=tables,
         notes=[
