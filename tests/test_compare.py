@@ -3,6 +3,7 @@ import pytest
 
 from bakeoff.evaluation.verdict import (
     family_verdict,
+    importance_summary,
     pareto_front,
     rank_models,
     recommend,
@@ -41,6 +42,23 @@ def test_summary_names_best_of_each_family_and_gap():
 def test_summary_without_deep_model():
     summary = summarize(rank_models(ROWS[:1], "classification"), "classification")
     assert summary["best_deep"] is None and "classical_advantage" not in summary
+
+
+def test_importance_summary_keeps_the_family_bests_columns_and_every_models_ngrams():
+    summary = summarize(rank_models(ROWS, "classification"), "classification")
+    columns = {"a": {"mean": 0.2}, "b": {"mean": 0.1}}
+    ngrams = [{"column": "review", "top": {"fresh": [["good", 1.0]], "rotten": []}}]
+    importances = {
+        "forest": {"metric": "log_loss", "columns": columns},
+        "mlp": {"metric": "log_loss", "columns": {"a": {"mean": 0.0}, "b": {"mean": 0.3}}},
+        "dummy": {"metric": "log_loss", "columns": columns, "top_ngrams": ngrams},
+    }
+    found = importance_summary(summary, importances)
+    assert found["classical"] == {"model": "forest", "top": [("a", 0.2), ("b", 0.1)]}
+    assert found["deep"]["model"] == "mlp" and found["agreement"]["columns"] == 2
+    assert found["top_ngrams"] == {"dummy": ngrams}  # not only the family bests'
+    del importances["dummy"]["top_ngrams"]
+    assert "top_ngrams" not in importance_summary(summary, importances)
 
 
 def test_markdown_lists_every_model():

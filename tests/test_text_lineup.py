@@ -45,6 +45,7 @@ NOT_SCORED = {
     "mlp",
     "resnet",
     "ft_transformer",
+    "tabm",
     "text_encoder_frozen",
     "text_encoder_finetuned",
 }
@@ -73,16 +74,7 @@ def data():
     return frame[:180], frame[180:240], frame[240:]
 
 
-def test_tabm_refuses_text_with_the_way_out(data):
-    """The tabm package's network has no text input: it fails alone, saying what to do."""
-    train, val, _ = data
-    model = build_model(dict(LINE_UP["tabm"]), "classification")
-    X, y = train.drop(columns="label"), train["label"]
-    with pytest.raises(ValueError, match=r"TabM reads numbers and categories, not text"):
-        model.fit(X, y, val.drop(columns="label"), val["label"], column_kinds=KINDS)
-
-
-@pytest.mark.parametrize("name", sorted(set(LINE_UP) - {"tabm"}))
+@pytest.mark.parametrize("name", sorted(LINE_UP))
 def test_every_contestant_fits_text_numbers_and_categories_and_serves_raw_rows(
     name, data, tiny_bert, tmp_path
 ):

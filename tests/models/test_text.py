@@ -16,7 +16,7 @@ from bakeoff.models import classical, text
 from bakeoff.models.network_inputs import Pixels
 from bakeoff.models.tabular import TabularModel
 from bakeoff.models.text_features import TextComponents, TfidfText, documents
-from conftest import PROJECT_ROOT, reviews
+from conftest import NEGATIVE, POSITIVE, PROJECT_ROOT, reviews
 
 KINDS = {"review": "text", "runtime": "numeric", "genre": "categorical"}
 # Every classical contestant, small where size costs time.
@@ -92,6 +92,48 @@ def test_text_regression(factory):
     model = factory("regression").fit(frame[:200], target[:200], column_kinds=KINDS)
     error = np.abs(model.predict(frame[200:]) - target[200:]).mean()
     assert error < 0.8, error  # the mean alone is off by about 1.5
+
+
+@pytest.mark.parametrize("factory", [text.tfidf_logreg, text.tfidf_svm])
+def test_top_ngrams_are_the_sentiment_words_of_each_side(factory, split):
+    X, y, _, _ = split
+    model = factory("classification").fit(X, y, column_kinds=KINDS)
+    (found,) = text.top_ngrams(model, k=4)
+    assert found["column"] == "review" and list(found["top"]) == ["fresh", "rotten"]
+    for answer, cue in (("fresh", POSITIVE), ("rotten", NEGATIVE)):
+        terms = [term for term, _ in found["top"][answer]]
+        weights = [weight for _, weight in found["top"][answer]]
+        assert len(terms) == 4 and set(terms) <= set(cue), (answer, terms)
+        assert weights == sorted(weights, reverse=True) and weights[-1] > 0
+
+
+def test_top_ngrams_of_several_classes_are_each_classs_own_words():
+    rng = np.random.default_rng(0)
+    cues = {"cat": ["whiskers", "purr"], "dog": ["bark", "leash"], "fish": ["fins", "gills"]}
+    labels = rng.choice(list(cues), size=150)
+    docs = [f"{rng.choice(cues[c])} and {rng.choice(['the', 'a', 'one'])} pet" for c in labels]
+    X = pd.DataFrame({"review": docs})
+    model = text.tfidf_logreg("classification").fit(X, labels, column_kinds={"review": "text"})
+    (found,) = text.top_ngrams(model, k=2)
+    assert list(found["top"]) == ["cat", "dog", "fish"]
+    for label, words in cues.items():
+        assert all(t.split()[0] in words for t, _ in found["top"][label]), found["top"][label]
+
+
+def test_top_ngrams_of_a_regression_and_none_for_other_models(split):
+    X, y, _, _ = split
+    target = np.where(y == "fresh", 4.0, 1.0)
+    model = text.tfidf_logreg("regression").fit(X, target, column_kinds=KINDS)
+    (found,) = text.top_ngrams(model, k=6)
+    for answer, cue in (("higher", POSITIVE), ("lower", NEGATIVE)):
+        # Ridge on 200 reviews also leans on a few filler bigrams: half the terms hold a cue.
+        cued = [t for t, _ in found["top"][answer] if set(t.split()) & set(cue)]
+        assert len(cued) >= 3, (answer, found["top"][answer])
+    # SVD components of the text: weights on components say nothing about n-grams.
+    reduced = classical.linear("classification", text_components=4)
+    assert text.top_ngrams(reduced.fit(X, y, column_kinds=KINDS)) is None
+    forest = classical.random_forest("classification", n_estimators=5, text_components=4)
+    assert text.top_ngrams(forest.fit(X, y, column_kinds=KINDS)) is None
 
 
 def test_tfidf_keeps_the_matrix_sparse_and_the_reduction_dense(split):

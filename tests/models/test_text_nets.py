@@ -1,5 +1,5 @@
 """Text in the networks trained from scratch: the word and bigram ids, fastText, and text
-columns beside numbers and categories in the MLP, ResNet and FT-Transformer."""
+columns beside numbers and categories in the MLP, ResNet, FT-Transformer and TabM."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bakeoff.models import deep, tabular_nets
+from bakeoff.models import deep, tabm, tabular_nets
 from bakeoff.models.deep import LightningMLP, TextBags
 from bakeoff.models.text_features import PAD_ID, TokenIds
 from conftest import reviews
@@ -97,8 +97,10 @@ def test_fasttext_learns_from_the_text_alone(split):
         lambda: tabular_nets.ft_transformer(
             "classification", d_token=16, n_blocks=1, lr=3e-3, **SMALL
         ),
+        lambda: tabm.tabm("classification", k=4, d_block=32, **SMALL),
+        lambda: tabm.tabm("classification", k=4, d_block=32, embeddings="none", **SMALL),
     ],
-    ids=["mlp", "mlp-one-hot", "resnet", "ft_transformer"],
+    ids=["mlp", "mlp-one-hot", "resnet", "ft_transformer", "tabm", "tabm-no-embeddings"],
 )
 def test_networks_take_text_beside_numbers_and_categories(factory, split):
     X, y, X_val, y_val, X_test, y_test = split
@@ -109,6 +111,19 @@ def test_networks_take_text_beside_numbers_and_categories(factory, split):
     raw = X_test.head(5).astype(str)
     raw["review"] = X_test["review"].head(5)
     np.testing.assert_allclose(model.predict_proba(raw), model.predict_proba(X_test.head(5)))
+
+
+def test_tabm_learns_from_the_text_alone_and_keeps_its_members(split):
+    X, y, X_val, y_val, X_test, y_test = split
+    model = tabm.tabm("classification", k=4, d_block=32, lr=0.01, **SMALL)
+    model.fit(X[["review"]], y, X_val[["review"]], y_val, column_kinds=KINDS)
+    network = model.estimator.network_
+    assert network.n_numeric == 0 and network.text_bags is not None
+    import torch
+
+    ids = torch.as_tensor(model.preprocessor.transform(X_test[["review"]].head(3)))
+    assert network.eval()(ids).shape == (3, 4, 2)  # (b, k, classes): members kept apart
+    assert (model.predict(X_test[["review"]]) == y_test).mean() > 0.85
 
 
 def test_a_text_network_round_trips_through_joblib(split, tmp_path):

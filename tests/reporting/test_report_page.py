@@ -12,7 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from bakeoff.reporting.html import drift_context, promotion_context, render
+from bakeoff.reporting.html import drift_context, ngrams_context, promotion_context, render
+from bakeoff.reporting.summary import summary_markdown
 
 SECTIONS = ("Verdict", "Leaderboard", "Learning curves", "Cost ledger", "Importance")
 SECTIONS += ("Quality vs cost", "Registry", "Drift", "Data", "Reproduce")
@@ -187,3 +188,30 @@ def test_a_run_without_curves_importance_or_paired_test_still_renders(plots):
     html = page(plots, board=board, curve={"models": {}})
     assert "No paired test" in html and "No learning curves" in html
     assert "No importances recorded" in html
+
+
+def test_the_top_ngrams_of_each_tfidf_model_render_side_by_side(plots):
+    ngrams = {
+        "tfidf_logreg": [
+            {
+                "column": "review",
+                "top": {"fresh": [["moving", 2.5], ["a <b>", 1.25]], "rotten": [["dull", 3.0]]},
+            }
+        ]
+    }
+    board = {**BOARD, "importance": {**BOARD["importance"], "top_ngrams": ngrams}}
+    html = page(plots, board=board)
+    assert "Top n-grams: tfidf_logreg, column review" in html
+    assert "towards fresh" in html and "towards rotten" in html
+    assert "a &lt;b&gt;" in html and "a <b>" not in html
+    (table,) = ngrams_context(board)
+    assert table["table"].rows == [["moving", "2.50", "dull", "3.00"], ["a <b>", "1.25", "", ""]]
+    assert "Top n-grams" not in page(plots)
+
+
+def test_the_summary_names_the_top_ngrams():
+    ngrams = {"tfidf_svm": [{"column": "review", "top": {"1": [["good", 1.0]], "0": []}}]}
+    board = {**BOARD, "importance": {**BOARD["importance"], "top_ngrams": ngrams}}
+    text = summary_markdown("reviews", board, CURVE, "abc123")
+    assert "- Top n-grams, tfidf_svm (review): towards 1: good; towards 0: " in text
+    assert "Top n-grams" not in summary_markdown("reviews", BOARD, CURVE, "abc123")

@@ -244,7 +244,8 @@ def recommend(
 def importance_summary(
     summary: dict[str, Any], importances: dict[str, dict[str, Any]], top: int = 10
 ) -> dict[str, Any]:
-    """Top columns of the best classical and best deep model, and their rank agreement."""
+    """Top columns of the best classical and best deep model, their rank agreement, and the
+    top n-grams of every model that has them."""
     chosen = {f: summary.get(f"best_{f}") for f in ("classical", "deep")}
     chosen = {f: m for f, m in chosen.items() if m and importances.get(m, {}).get("columns")}
     result: dict[str, Any] = {
@@ -257,6 +258,9 @@ def importance_summary(
         result["agreement"] = rank_agreement(
             importances[chosen["classical"]]["columns"], importances[chosen["deep"]]["columns"]
         )
+    ngrams = {m: found["top_ngrams"] for m, found in importances.items() if found.get("top_ngrams")}
+    if ngrams:  # the TF-IDF linear models' weights (bakeoff.models.text.top_ngrams)
+        result["top_ngrams"] = ngrams
     return result
 
 

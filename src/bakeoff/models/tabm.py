@@ -22,7 +22,14 @@ import tabm as tabm_package
 import torch
 from torch import nn
 
-from bakeoff.models.deep import _as_features, _LightningEstimator, split_layout, text_blocks
+from bakeoff.models.deep import (
+    TextBags,
+    _as_features,
+    _LightningEstimator,
+    split_layout,
+    text_blocks,
+    token_ids,
+)
 from bakeoff.models.network_inputs import quantile_codes
 from bakeoff.models.tabular import TabularModel
 
@@ -101,11 +108,18 @@ def piecewise_bins(X_numeric: np.ndarray, n_bins: int) -> list[torch.Tensor]:
 
 
 class TabMNetwork(nn.Module):
-    """Flat rows (numbers, then category codes) into `tabm.TabM`: (b, n_features) -> (b, k, n_out).
+    """Flat rows (numbers, category codes, then each text column's token ids) into
+    `tabm.TabM`: (b, n_features) -> (b, k, n_out).
 
     Codes are one-hot encoded by the package. The unknown code (0: a category or a missing
     value training never saw) has its own one-hot column that training never activates, so
     an unseen category adds that column's initial, untrained weights.
+
+    Text (the package has no text input): each text column is the mean of learned token
+    embeddings (`deep.TextBags`, as in the MLP), shared by the k members like the number
+    embeddings. The package's TabM then takes the embedded numbers and the text vectors as
+    its numeric input, so its first layer's random-sign initialisation is per input column
+    rather than per embedded feature; without text the network is the package's alone.
     """
 
     def __init__(
@@ -121,6 +135,8 @@ class TabMNetwork(nn.Module):
         d_block: int,
         dropout: float,
         arch_type: str,
+        texts: Sequence[dict[str, int]] = (),
+        text_embedding_dim: int = 64,
     ):
         super().__init__()
         if arch_type not in ARCH_TYPES:
@@ -134,8 +150,16 @@ class TabMNetwork(nn.Module):
                 num_embeddings = rtdl_num_embeddings.PiecewiseLinearEmbeddings(
                     bins, d_embedding, activation=False, version="B"
                 )
+        # Networks saved before text existed have no text_bags (see `forward`).
+        self.text_bags = TextBags(texts, text_embedding_dim) if texts else None
+        self.num_embeddings = None
+        n_num_features = n_numeric
+        if self.text_bags is not None:  # numbers embedded here, then joined by the text
+            self.num_embeddings, num_embeddings = num_embeddings, None
+            per_number = d_embedding if self.num_embeddings is not None else 1
+            n_num_features = n_numeric * per_number + self.text_bags.n_features_out
         self.tabm = tabm_package.TabM.make(
-            n_num_features=n_numeric,
+            n_num_features=n_num_features,
             cat_cardinalities=list(cardinalities),
             d_out=n_outputs,
             num_embeddings=num_embeddings,
@@ -147,8 +171,16 @@ class TabMNetwork(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        end = self.n_numeric + self.n_categorical
         x_num = x[:, : self.n_numeric] if self.n_numeric else None  # (b, n_numeric)
-        x_cat = x[:, self.n_numeric :].long() if self.n_categorical else None  # (b, n_cat)
+        x_cat = x[:, self.n_numeric : end].long() if self.n_categorical else None  # (b, n_cat)
+        bags = getattr(self, "text_bags", None)
+        if bags is not None:
+            parts = bags(x[:, end:])  # (b, text_embedding_dim) per text column
+            if x_num is not None:
+                embed = self.num_embeddings
+                parts.insert(0, x_num if embed is None else embed(x_num).flatten(1))
+            x_num = torch.cat(parts, dim=1)  # (b, n_num_features)
         return self.tabm(x_num, x_cat)  # (b, k, n_outputs)
 
 
@@ -177,6 +209,7 @@ class LightningTabM(_LightningEstimator):
         embeddings: str = "piecewise_linear",
         n_bins: int = 48,
         d_embedding: int = 16,
+        text_embedding_dim: int = 64,
         lr: float = 2e-3,
         weight_decay: float = 3e-4,
         gradient_clip_norm: float | None = 1.0,
@@ -200,12 +233,6 @@ class LightningTabM(_LightningEstimator):
         if self.embeddings not in EMBEDDINGS:
             raise ValueError(f"embeddings must be one of {EMBEDDINGS}, got {self.embeddings!r}")
         X = _as_features(X)
-        if text_blocks(layout):
-            # The package's TabM has no text input; the text line-up's own contestants do.
-            raise ValueError(
-                "TabM reads numbers and categories, not text: leave it out of a text bake-off "
-                "(-S '~model@models.tabm') or drop the text column(s)"
-            )
         n_numeric, _ = split_layout(layout, X.shape[1])
         use_bins = self.embeddings == "piecewise_linear" and n_numeric > 0
         sizes = resolve_size(
@@ -236,14 +263,18 @@ class LightningTabM(_LightningEstimator):
             d_block=self.d_block_,
             dropout=self.dropout,
             arch_type=self.arch_type,
+            texts=text_blocks(self.layout_),
+            text_embedding_dim=self.text_embedding_dim,
         )
 
 
 def tabm(task: str, *, random_state: int = 0, **hyper: Any) -> TabularModel:
-    """Factory named by conf/model/tabm.yaml: quantile-normal numbers, category codes, TabM."""
+    """Factory named by conf/model/tabm.yaml: quantile-normal numbers, category codes, token
+    ids of text columns (`deep.token_ids`), TabM."""
+    text = token_ids(hyper)
     return TabularModel(
         family="deep",
         task=task,
-        preprocessor=quantile_codes(random_state),
+        preprocessor=quantile_codes(random_state, text),
         estimator=LightningTabM(task=task, random_state=random_state, **hyper),
     )

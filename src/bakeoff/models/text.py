@@ -8,6 +8,9 @@ one-hot. The matrix stays sparse (a few hundred thousand n-gram columns).
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
@@ -99,3 +102,50 @@ def tfidf_svm(
         preprocessor=_tfidf_columns(word_ngrams, char_ngrams, min_df, sublinear_tf, max_features),
         estimator=estimator,
     )
+
+
+def _linear_weights(estimator) -> np.ndarray | None:
+    """(n_outputs, n_features) weights of a fitted linear estimator, or None. A calibrated
+    SVM (`ensemble=False`) holds one classifier refitted on every row: its weights."""
+    if isinstance(estimator, CalibratedClassifierCV):
+        estimator = estimator.calibrated_classifiers_[0].estimator
+    coef = getattr(estimator, "coef_", None)
+    return None if coef is None else np.atleast_2d(np.asarray(coef, dtype=float))
+
+
+def top_ngrams(model: TabularModel, k: int = 10) -> list[dict[str, Any]] | None:
+    """The word n-grams of each text column whose weights push a fitted TF-IDF linear model
+    hardest towards each answer, `k` per answer; None for any other model.
+
+    Binary classification: positive weights push towards `classes_[1]`, negative ones
+    towards `classes_[0]`; several classes: each class's own weights; regression: "higher"
+    and "lower". Weights compare within a column's word block only (each block is
+    L2-normalised), so character n-grams and other columns are left out.
+    """
+    text_parts = getattr(model.preprocessor, "text_transformers", None)
+    weights = _linear_weights(model.estimator)
+    if text_parts is None or weights is None:
+        return None
+    if model.task == "classification":
+        classes = [str(c) for c in model.classes_]
+        if weights.shape[0] == 1:  # binary: one row of weights, towards classes_[1]
+            directions = [(classes[0], -weights[0]), (classes[1], weights[0])]
+        else:
+            directions = list(zip(classes, weights, strict=True))
+    else:
+        directions = [("higher", weights[0]), ("lower", -weights[0])]
+    found = []
+    for column, transformer in text_parts():
+        if not isinstance(transformer, TfidfText):
+            continue
+        block = model.preprocessor.columns_.output_indices_[f"text:{column}"]
+        names = transformer.get_feature_names_out().astype(str)
+        where = np.flatnonzero(np.char.startswith(names, "word__"))
+        terms = [names[i].removeprefix("word__") for i in where]
+        where = where + block.start
+        top = {}
+        for answer, w in directions:
+            order = np.argsort(-w[where], kind="stable")[:k]
+            top[answer] = [[terms[i], float(w[where][i])] for i in order if w[where][i] > 0]
+        found.append({"column": column, "top": top})
+    return found or None

@@ -216,6 +216,28 @@ def importance_context(board: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def ngrams_context(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """One table per TF-IDF linear model and text column: the word n-grams with the largest
+    weights towards each answer, side by side."""
+    found = (board.get("importance") or {}).get("top_ngrams") or {}
+    tables = []
+    for model, columns in found.items():
+        for entry in columns:
+            answers = list(entry["top"])
+            depth = max((len(terms) for terms in entry["top"].values()), default=0)
+            rows = []
+            for i in range(depth):
+                row: list[str] = []
+                for answer in answers:
+                    terms = entry["top"][answer]
+                    row += [terms[i][0], f"{terms[i][1]:.2f}"] if i < len(terms) else ["", ""]
+                rows.append(row)
+            header = [h for answer in answers for h in (f"towards {answer}", "weight")]
+            table = Table(header, rows, text_columns={2 * i for i in range(len(answers))})
+            tables.append({"model": model, "column": entry["column"], "table": table})
+    return tables
+
+
 def recommendation_context(board: dict[str, Any]) -> dict[str, Any]:
     found = board["recommendation"]
     return {
@@ -352,6 +374,7 @@ def report_context(
         "curves": curves_context(curve),
         "cost": cost_context(board, latency_rows),
         "importance": importance_context(board),
+        "ngrams": ngrams_context(board),
         "recommendation": recommendation_context(board),
         "promotion": promotion_context(promotion),
         "drift": drift_context(drift),

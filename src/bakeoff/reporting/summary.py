@@ -46,6 +46,13 @@ def summary_markdown(dataset: str, board: dict[str, Any], curve: dict, commit: s
     agreement = (importance.get("agreement") or {}).get("spearman")
     if agreement is not None:
         lines.append(f"- Rank agreement (Spearman): {agreement:.2f}")
+    for model, columns in (importance.get("top_ngrams") or {}).items():
+        for entry in columns:
+            sides = "; ".join(
+                f"towards {answer}: " + ", ".join(term for term, _ in terms[:5])
+                for answer, terms in entry["top"].items()
+            )
+            lines.append(f"- Top n-grams, {model} ({entry['column']}): {sides}")
     lines += [
         "",
         f"Reproduce: git commit `{commit}`, then `dvc repro` (full report: report.html).",

@@ -33,6 +33,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -66,13 +67,23 @@ def _raise_interrupt(signum: int, frame) -> None:
     raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
 
 
-def evaluate(name: str, params: Params, card: dict[str, Any], trained: dict[str, Any]) -> None:
-    """Score the saved model on the raw test rows; reports/evaluate/<name>/ and the run."""
+def evaluate(
+    name: str, params: Params, card: dict[str, Any], trained: dict[str, Any], model: Any
+) -> None:
+    """Score the saved model on the raw test rows; reports/evaluate/<name>/ and the run.
+    A TF-IDF linear model's importance.json also holds its top n-grams (from `model`, the
+    fitted one: the weights are the same as the saved model's)."""
     from bakeoff.reporting.plots import model_plots  # matplotlib: only to draw
 
     out = evaluation_dir(name)
     test = pd.read_parquet(split_path("test"))  # raw rows, as ingested
     result = evaluate_saved(model_dir(name) / "model", test, card, params, trained["fit_seconds"])
+    if "text" in card["features"].values():
+        from bakeoff.models.text import top_ngrams  # scikit-learn's linear models: text only
+
+        ngrams = top_ngrams(model)
+        if ngrams:
+            result = replace(result, importance={**result.importance, "top_ngrams": ngrams})
     figures = model_plots(card["task"], result.y_true, result.predictions, name, out / "plots")
     save_evaluation(out, result)
     log_evaluation(
@@ -211,7 +222,7 @@ def _contestant(name: str, params: Params) -> None:
 
     def score_and_resample(model, trained: dict[str, Any]) -> None:
         """Inside the contestant's MLflow run, after training (rank 0 only)."""
-        evaluate(name, params, card, trained)
+        evaluate(name, params, card, trained, model)
         record, predictions = resample(name, params, splits)
         write_resamples(name, record, predictions)
         if record["status"] == "done":
