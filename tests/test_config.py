@@ -40,7 +40,7 @@ def test_stale_params_are_detected(tmp_path):
 
 
 # Every model file is in the full line-up (conf/lineup/full.yaml), or, for image models, in
-# an image card's, or, for text models, in the text line-ups (conf/lineup/text*.yaml).
+# an image card's, or, for text models, in a text card's plus conf/lineup/text_finetune.yaml.
 LINE_UPS = {
     "tabular": compose_conf(CONF, ["lineup=full"])["models"],
     "image": compose_conf(CONF, ["data=digits"])["models"],

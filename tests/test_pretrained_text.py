@@ -45,7 +45,6 @@ def splits():
         pytest.skip(f"{REVIEWS} is not present")
     overrides = [
         "data=rotten_tomatoes",
-        "lineup=text",
         f"data.source.path={REVIEWS}",
         "+data.source.allow_outside_project=true",
     ]

@@ -1,7 +1,8 @@
 """A table with a text column beside numbers and categories goes through every contestant of
-the text line-up (conf/config.yaml's plus conf/lineup/text_finetune.yaml's) and every other
-tabular model (conf/lineup/full.yaml's), each built from its composed config, fitted with the
-card's kinds, saved as the pyfunc and loaded back."""
+a text card's line-up (conf/config.yaml's, the card's text contestants and
+conf/lineup/text_finetune.yaml's) and every other tabular model (conf/lineup/full.yaml's),
+each built from its composed config, fitted with the card's kinds, saved as the pyfunc and
+loaded back."""
 
 from __future__ import annotations
 
