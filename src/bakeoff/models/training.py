@@ -71,9 +71,10 @@ class TrainingModule(L.LightningModule):
         self._val_metrics: dict[str, float] = {}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(
-            self.network.parameters(), lr=self.lr, weight_decay=self.weight_decay
-        )
+        # A network may set its own learning rate per part (a pretrained backbone's lower one).
+        groups = getattr(self.network, "parameter_groups", None)
+        parameters = self.network.parameters() if groups is None else groups(self.lr)
+        return torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch  # x: (b, n_features); y: (b,) class codes or standardised target

@@ -20,6 +20,16 @@ from bakeoff.models.network_inputs import Pixels
 from bakeoff.models.tabular import TabularModel
 
 
+def checked_pixels(image_shape: Sequence[int] | None, n_features: int) -> tuple[int, int, int]:
+    """`image_shape` as (C, H, W), checked against the `n_features` pixel columns of X."""
+    shape = checked_shape(image_shape)
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape {list(shape)} has {math.prod(shape)} pixels, X has {n_features} columns"
+        )
+    return shape
+
+
 class CNN(nn.Module):
     """Per entry of `channels`: 3x3 conv -> BatchNorm -> ReLU -> 2x2 max-pool (while the map
     stays at least 2x2); then the last map flattened, dropout and a linear head.
@@ -81,12 +91,7 @@ class LightningCNN(_LightningEstimator):
         self._keep_params(locals())
 
     def _build_network(self, n_features: int, n_outputs: int) -> nn.Module:
-        checked_shape(self.image_shape)
-        if math.prod(self.image_shape) != n_features:
-            raise ValueError(
-                f"image_shape {list(self.image_shape)} has {math.prod(self.image_shape)} pixels, "
-                f"X has {n_features} columns"
-            )
+        checked_pixels(self.image_shape, n_features)
         return CNN(self.image_shape, self.channels, n_outputs, self.dropout)
 
 
