@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bakeoff.data.prepare import prepared_splits
@@ -29,6 +30,39 @@ def load_splits(card: str, data_dir: Path) -> tuple[dict[str, pd.DataFrame], str
 
 
 RESULTS_DIR = Path(__file__).parent / "results"
+# Resamples of the test rows in a paired bootstrap interval.
+BOOTSTRAP = 2000
+
+
+def per_row(frame: pd.DataFrame, truth, task: str):
+    """What each test row adds to the score: 1 for a right class, the squared error."""
+    if task == "classification":
+        return (frame["prediction"].to_numpy().astype(str) == truth.astype(str)).astype(float)
+    return (frame["prediction"].to_numpy(float) - truth.astype(float)) ** 2
+
+
+def score(values, task: str) -> float:
+    """Accuracy, or RMSE, from per-row values."""
+    return float(values.mean() if task == "classification" else np.sqrt(values.mean()))
+
+
+def paired_bootstrap(model, other, task: str, seed: int = 0) -> dict[str, float]:
+    """`model`'s gain over `other` (per-row values of the same test rows, `per_row`;
+    positive: `model` is better) and its 95% percentile interval, over bootstrap resamples of
+    the test rows."""
+    rng = np.random.default_rng(seed)
+    n = len(model)
+    sign = 1.0 if task == "classification" else -1.0  # lower RMSE is better
+    gains = []
+    for _ in range(BOOTSTRAP):
+        rows = rng.integers(0, n, n)
+        gains.append(sign * (score(model[rows], task) - score(other[rows], task)))
+    low, high = np.percentile(gains, [2.5, 97.5])
+    return {
+        "gain": round(sign * (score(model, task) - score(other, task)), 4),
+        "low": round(float(low), 4),
+        "high": round(float(high), 4),
+    }
 
 
 def hardware_fingerprint() -> dict[str, object]:

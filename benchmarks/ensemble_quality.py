@@ -25,52 +25,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from bakeoff.evaluation.ensemble import blend, fit_weights, loss
 from bakeoff.models import build_model
 from bakeoff.models.tabular import prediction_frame
-from common import ROOT, save_result
+from common import ROOT, paired_bootstrap, per_row, save_result, score
 from tabm_quality import card_splits, pipeline_models, quiet, with_threads
 
 DATASETS = ["california_housing", "adult"]
 MEMBERS = ("hist_gradient_boosting", "tabm")  # the default line-up's family bests on both
-BOOTSTRAP = 2000
 
 log = logging.getLogger("ensemble_quality")
-
-
-def per_row(frame: pd.DataFrame, truth: np.ndarray, task: str) -> np.ndarray:
-    """What each test row adds to the score: 1 for a right class, the squared error."""
-    if task == "classification":
-        return (frame["prediction"].to_numpy().astype(str) == truth.astype(str)).astype(float)
-    return (frame["prediction"].to_numpy(float) - truth.astype(float)) ** 2
-
-
-def score(values: np.ndarray, task: str) -> float:
-    """Accuracy, or RMSE, from per-row values."""
-    return float(values.mean() if task == "classification" else np.sqrt(values.mean()))
-
-
-def paired_bootstrap(
-    ensemble: np.ndarray, alone: np.ndarray, task: str, seed: int = 0
-) -> dict[str, float]:
-    """The ensemble's gain over the member alone (positive: the ensemble is better) and its
-    95% percentile interval, over bootstrap resamples of the test rows."""
-    rng = np.random.default_rng(seed)
-    n = len(ensemble)
-    sign = 1.0 if task == "classification" else -1.0  # lower RMSE is better
-    gains = []
-    for _ in range(BOOTSTRAP):
-        rows = rng.integers(0, n, n)
-        gains.append(sign * (score(ensemble[rows], task) - score(alone[rows], task)))
-    low, high = np.percentile(gains, [2.5, 97.5])
-    return {
-        "gain": round(sign * (score(ensemble, task) - score(alone, task)), 4),
-        "low": round(float(low), 4),
-        "high": round(float(high), 4),
-    }
 
 
 def fitted(config: dict[str, Any], parts: dict[str, pd.DataFrame], task: str, target: str):
