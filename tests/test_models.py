@@ -1,11 +1,13 @@
 """The model contract on tiny mixed-type data, for every classical factory."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from bakeoff.models import classical
-from bakeoff.models.tabular import UnseenCategoryWarning
+from bakeoff.models.tabular import TabularModel, UnseenCategoryWarning
 
 FACTORIES = [
     (classical.dummy, {}),
@@ -141,3 +143,28 @@ def test_same_config_data_and_seed_give_identical_predictions(mixed_frame):
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
     other = classical.random_forest("classification", n_estimators=10, random_state=8).fit(X, y)
     assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
+
+
+def test_float32_probabilities_come_back_as_float64_rows_summing_to_one():
+    """A linear model fitted on float32 features (a text encoder's embeddings) answers in
+    float32; scored in float64 its rows were off 1 by about 1e-7 and scikit-learn's log loss
+    warned "y_prob values do not sum to one" on every call."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.preprocessing import FunctionTransformer
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 40)).astype(np.float32))
+    y = pd.Series(np.where(X[0] + X[1] > 0, "yes", "no"))
+    model = TabularModel(
+        family="classical",
+        task="classification",
+        preprocessor=FunctionTransformer(lambda frame: frame.to_numpy(np.float32)),
+        estimator=LogisticRegression(max_iter=1000),
+    ).fit(X, y)
+    proba = model.predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_loss(y, 0.5 * proba + 0.5 * proba, labels=model.classes_)

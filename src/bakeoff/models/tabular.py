@@ -255,7 +255,13 @@ class TabularModel:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if self.task != "classification":
             raise AttributeError("predict_proba is defined for classification only")
-        return self.estimator.predict_proba(self._transform(X))
+        proba = self.estimator.predict_proba(self._transform(X))
+        if proba.dtype == np.float64:
+            return proba
+        # float32 probabilities (a linear model on float32 embeddings) sum to 1 only to float32
+        # precision: as float64, log loss and the ensemble's weights would see rows off by 1e-7.
+        proba = proba.astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def describe(self) -> dict[str, Any]:
         """Size figures for the cost ledger: parameters (networks) or tree nodes (ensembles),
