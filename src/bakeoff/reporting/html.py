@@ -184,22 +184,24 @@ def cost_context(board: dict[str, Any], latency_rows: int | None) -> dict[str, A
     }
 
 
+def side_by_side(lists: list[list[tuple[str, str]]]) -> list[list[str]]:
+    """Table rows of (label, value) lists set next to each other, blank where one ends."""
+    depth = max((len(pairs) for pairs in lists), default=0)
+    return [
+        [cell for pairs in lists for cell in (pairs[i] if i < len(pairs) else ("", ""))]
+        for i in range(depth)
+    ]
+
+
 def importance_context(board: dict[str, Any]) -> dict[str, Any] | None:
     found = board.get("importance") or {}
     families = [f for f in ("classical", "deep") if f in found]
     if not families:
         return None
-    depth = max(len(found[f]["top"]) for f in families)
     header: list[str] = []
     for family in families:
         header += [f"{family}: {found[family]['model']}", "importance"]
-    rows = []
-    for i in range(depth):
-        row: list[str] = []
-        for family in families:
-            top = found[family]["top"]
-            row += [top[i][0], fmt.signed(top[i][1])] if i < len(top) else ["", ""]
-        rows.append(row)
+    rows = side_by_side([[(c, fmt.signed(v)) for c, v in found[f]["top"]] for f in families])
     agreement = found.get("agreement")
     text = None
     if agreement:
@@ -224,14 +226,7 @@ def ngrams_context(board: dict[str, Any]) -> list[dict[str, Any]]:
     for model, columns in found.items():
         for entry in columns:
             answers = list(entry["top"])
-            depth = max((len(terms) for terms in entry["top"].values()), default=0)
-            rows = []
-            for i in range(depth):
-                row: list[str] = []
-                for answer in answers:
-                    terms = entry["top"][answer]
-                    row += [terms[i][0], f"{terms[i][1]:.2f}"] if i < len(terms) else ["", ""]
-                rows.append(row)
+            rows = side_by_side([[(t, f"{w:.2f}") for t, w in entry["top"][a]] for a in answers])
             header = [h for answer in answers for h in (f"towards {answer}", "weight")]
             table = Table(header, rows, text_columns={2 * i for i in range(len(answers))})
             tables.append({"model": model, "column": entry["column"], "table": table})
