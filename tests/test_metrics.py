@@ -51,7 +51,10 @@ def test_peak_memory_sees_an_allocation_that_is_freed_before_the_end():
 
     with peak_memory() as used:
         block = np.ones(80 * 2**20 // 8)  # 80 MB, touched
-        time.sleep(0.1)  # a fit holds its memory for a while; the sampler runs every 10 ms
+        # A fit holds its memory for a while; the sampler runs every 10 ms. A whole second:
+        # on two loaded cores (make test's two halves side by side) the sampler thread once
+        # got no turn within 0.1 s.
+        time.sleep(1.0)
         del block
     assert used["peak_memory_mb"] > 60
     with peak_memory() as idle:

@@ -23,9 +23,15 @@ def test_logging_the_splits_prints_no_integer_column_hint(tmp_path, monkeypatch)
     (tmp_path / DATA_CARD).write_text("{}")
     card = {"dataset": "toy", "target": "target", "content_hash": "abc"}
     monkeypatch.chdir(tmp_path)
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        with warnings.catch_warnings(record=True) as caught, mlflow.start_run() as run:
+        # Its own experiment: an earlier test's active experiment id is not in this store.
+        experiment = mlflow.create_experiment("toy", artifact_location=(tmp_path / "a").as_uri())
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            mlflow.start_run(experiment_id=experiment) as run,
+        ):
             warnings.simplefilter("always")
             log_fit_splits(card)
         hints = [w for w in caught if "Inferred schema contains integer" in str(w.message)]
@@ -33,4 +39,4 @@ def test_logging_the_splits_prints_no_integer_column_hint(tmp_path, monkeypatch)
         logged = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
         assert sorted(d.dataset.name for d in logged) == ["toy/train", "toy/val"]
     finally:
-        mlflow.set_tracking_uri(None)
+        mlflow.set_tracking_uri(previous)
