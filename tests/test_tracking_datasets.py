@@ -12,9 +12,9 @@ from bakeoff.tracking.datasets import log_fit_splits
 
 
 def test_logging_the_splits_prints_no_integer_column_hint(tmp_path, monkeypatch):
-    """MLflow infers each dataset's schema when the input is logged (`to_dict`, `profile`),
-    not when the dataset is made: its hint about integer columns came on every run, three
-    times per contestant, until the logging itself was silenced too."""
+    """MLflow infers a dataset's schema on first use (logging the input), not when it is
+    made: its hint about integer columns came three times per contestant on every run until
+    the dataset was made with its schema already inferred, inside the silence."""
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     for split in ("train", "val"):
         path = tmp_path / split_path(split)

@@ -55,13 +55,17 @@ def split_dataset(card: dict[str, Any], split: str, workspace: Path | None = Non
         # MLflow registers its local-file source for two URI schemes and warns that a path
         # matches both; either way it is that one source.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-        return mlflow.data.from_pandas(
+        dataset = mlflow.data.from_pandas(
             pd.read_parquet(path),
             source=str(workspace / DATA_CARD),
             name=dataset_name(card, split),
             digest=md5_of(path),
             targets=card["target"],
         )
+        # The schema is inferred on first use (and cached): here, inside the silence, rather
+        # than wherever the dataset is logged or metrics name it.
+        dataset.schema  # noqa: B018
+        return dataset
 
 
 def log_split(card: dict[str, Any], split: str, run_id: str | None = None):
@@ -73,19 +77,19 @@ def log_split(card: dict[str, Any], split: str, run_id: str | None = None):
 
     dataset = split_dataset(card, split)
     batches = card.get("batches") or []
-    with integer_hint_silenced():  # the schema and profile are inferred here, on first use
-        profile, entity = dataset.profile, Dataset(**dataset.to_dict())
     tags = {
         MLFLOW_DATASET_CONTEXT: CONTEXTS[split],
         "bakeoff.file": split_path(split).as_posix(),
-        "bakeoff.rows": str(profile["num_rows"]),
+        "bakeoff.rows": str(dataset.profile["num_rows"]),
         "bakeoff.batches": str(len(batches)),
         "bakeoff.data_hash": card["content_hash"],
     }
     if batches:
         # MLflow caps an input tag's value at 500 characters.
         tags["bakeoff.newest_batch"] = batches[-1]["file"][-MAX_INPUT_TAG_VALUE:]
-    entry = DatasetInput(entity, tags=[InputTag(k, v) for k, v in tags.items()])
+    entry = DatasetInput(
+        Dataset(**dataset.to_dict()), tags=[InputTag(k, v) for k, v in tags.items()]
+    )
     mlflow.MlflowClient().log_inputs(run_id or mlflow.active_run().info.run_id, datasets=[entry])
     return dataset
 
