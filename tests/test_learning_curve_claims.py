@@ -99,6 +99,29 @@ def test_a_crossover_with_the_intervals_apart_on_both_sides_is_stated():
     assert "between 100 and 400 rows mlp overtakes hgb" in trend["statement"]
 
 
+def test_a_lead_at_full_size_needs_the_paired_test_too():
+    """At 100 % every repeat trains on the same rows: two deterministic models have
+    zero-width intervals there, apart by any gap. The rotten_tomatoes run stated "tfidf_svm
+    leads" and a crossing through that point while the verdict's paired test on the same
+    two models found no significant difference (p = 0.11)."""
+    curves = {
+        "hgb": points([[0.70, 0.69, 0.71], [0.72, 0.72, 0.721], [0.782, 0.782, 0.782]]),
+        "mlp": points([[0.71, 0.70, 0.72], [0.74, 0.741, 0.74], [0.758, 0.758, 0.758]]),
+    }
+    alone = read_trend(curves, FAMILIES, "accuracy", confidence=0.95)
+    assert "hgb leads by 0.0240" in alone["statement"] and alone["crossovers"]
+    tie = {"significant": False, "p_value": 0.11}
+    trend = read_trend(curves, FAMILIES, "accuracy", confidence=0.95, full_size=tie)
+    assert trend["leader"] is None and trend["crossovers"] == []
+    assert (
+        "paired test over the resamples finds no significant difference, p = 0.11"
+        in (trend["statement"])
+    )
+    assert "leads" not in trend["statement"] and "overtakes" not in trend["statement"]
+    won = read_trend(curves, FAMILIES, "accuracy", 0.95, full_size={"significant": True})
+    assert won["leader"] == "hgb" and "hgb leads by 0.0240" in won["statement"]
+
+
 def legend_texts(figure) -> list[str]:
     texts = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     plt.close(figure)

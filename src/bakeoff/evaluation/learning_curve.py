@@ -149,11 +149,17 @@ def read_trend(
     families: dict[str, str],
     metric: str,
     confidence: float = 0.95,
+    full_size: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Crossovers between the two curves, and whether the last doubling's gains suggest more
     data would change who leads; each stated only where the intervals support it (a lead:
     non-overlapping intervals; a crossover: a lead each way; a trend: a gain difference
-    whose interval excludes zero). An extrapolation of two points is only a hint."""
+    whose interval excludes zero). An extrapolation of two points is only a hint.
+
+    `full_size`: the verdict's paired test of these two models (`stats.paired_test`). At
+    100 % of the training rows every repeat trains on the same rows, so that point's
+    interval holds only the seeds' spread (none for a deterministic model); a lead there is
+    stated only when the paired test over the resamples also finds one."""
     higher = HIGHER_IS_BETTER[metric]
     names = list(curves)
     if len(names) != 2:
@@ -164,6 +170,14 @@ def read_trend(
     gaps = [sign * (pa["mean"] - pb["mean"]) for pa, pb in zip(curves[a], curves[b], strict=True)]
     apart = [separated(pa, pb) for pa, pb in zip(curves[a], curves[b], strict=True)]
     rows = [p["train_rows"] for p in curves[a]]
+    vetoed = (
+        full_size is not None
+        and curves[a][-1].get("fraction") == 1.0
+        and apart[-1]
+        and not full_size["significant"]
+    )
+    if vetoed:
+        apart[-1] = False
     if not any(apart):
         return {
             "crossovers": [],
@@ -190,6 +204,12 @@ def read_trend(
     if apart[-1]:
         text = [
             f"At {rows[-1]} training rows {families[leader]} {leader} leads by {gap:.4f} {metric}."
+        ]
+    elif vetoed:
+        text = [
+            f"At {rows[-1]} training rows the two are within noise of each other ({leader} is "
+            f"ahead by {gap:.4f} {metric} on the test split, but the paired test over the "
+            f"resamples finds no significant difference, p = {full_size['p_value']:.2g})."
         ]
     else:
         text = [

@@ -54,7 +54,11 @@ def main() -> None:
             n_jobs=params.compare.n_jobs,
         )
         log.info("%s: %s", name, [(p["train_rows"], round(p["mean"], 4)) for p in curves[name]])
-    trend = read_trend(curves, chosen, metric, params.compare.confidence)
+    verdict = board.get("verdict") or {}
+    same_pair = {verdict.get("classical"), verdict.get("deep")} == set(curves)
+    trend = read_trend(
+        curves, chosen, metric, params.compare.confidence, verdict if same_pair else None
+    )
     write_json(
         LEARNING_CURVE_JSON,
         {
