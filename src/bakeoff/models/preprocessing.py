@@ -139,6 +139,11 @@ class ColumnsByKind(TransformerMixin, BaseEstimator):
     def named_transformers_(self):
         return self.columns_.named_transformers_
 
+    @property
+    def output_indices_(self) -> dict[str, slice]:
+        """Where each part's columns sit in the output (text parts: "text:<column>")."""
+        return self.columns_.output_indices_
+
     def text_transformers(self) -> list[tuple[str, object]]:
         """(column, fitted transformer) of every text column, in output order."""
         fitted = self.columns_.named_transformers_

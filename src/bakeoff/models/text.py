@@ -138,7 +138,7 @@ def top_ngrams(model: TabularModel, k: int = 10) -> list[dict[str, Any]] | None:
     for column, transformer in text_parts():
         if not isinstance(transformer, TfidfText):
             continue
-        block = model.preprocessor.columns_.output_indices_[f"text:{column}"]
+        block = model.preprocessor.output_indices_[f"text:{column}"]
         names = transformer.get_feature_names_out().astype(str)
         where = np.flatnonzero(np.char.startswith(names, "word__"))
         terms = [names[i].removeprefix("word__") for i in where]
