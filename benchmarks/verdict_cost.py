@@ -44,12 +44,15 @@ LINE_UP = [
 ]
 
 
-def timed_run(project: Path, overrides: list[str]) -> tuple[dict[str, float], float, str]:
-    """Per-stage wall seconds (from one `Running stage` line to the next), total, output."""
+def timed_run(
+    project: Path, overrides: list[str], prefix: tuple[str, ...] = ()
+) -> tuple[dict[str, float], float, str]:
+    """Per-stage wall seconds (from one `Running stage` line to the next), total, output.
+    `prefix`: what runs `dvc exp run` (`make run`'s `python -m bakeoff.warm`), if anything."""
     env_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     start = time.perf_counter()
     process = subprocess.Popen(
-        ["dvc", "exp", "run", *overrides],
+        [*prefix, "dvc", "exp", "run", *overrides],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -26,6 +26,7 @@ LAYERS = [
         "bakeoff.problems",
         "bakeoff.guard",
         "bakeoff.watch",
+        "bakeoff.warm",
     },
     {"bakeoff.data"},
     {"bakeoff.models"},

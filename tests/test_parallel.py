@@ -143,3 +143,71 @@ def test_refits_that_already_use_every_core_stay_in_this_process(monkeypatch):
         assert torch.get_num_threads() == parallel.cpu_cores()  # the measurement restored it
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_network_s_workers_cost_its_libraries_import_as_measured_here(monkeypatch):
+    """Starting a refit worker for a network means importing torch and Lightning again: as
+    long as the warm stage server took (bakeoff.warm), or this process the first time."""
+    from bakeoff import models, warm
+
+    monkeypatch.delenv(warm.IMPORT_SECONDS, raising=False)
+    monkeypatch.setitem(models.FIRST_PREPARE_SECONDS, NETWORK["_target_"], 8.0)
+    floor, base = parallel.WORKER_START_SECONDS, parallel.SKLEARN_WORKER_SECONDS
+    assert parallel.worker_start_seconds(LOGREG) == floor  # scikit-learn's: unchanged
+    assert parallel.worker_start_seconds(NETWORK) == pytest.approx(base + 8.0)
+    monkeypatch.setenv(warm.IMPORT_SECONDS, '{"torch": 6.0, "lightning": 4.5, "pandas": 1}')
+    assert parallel.worker_start_seconds(NETWORK) == pytest.approx(base + 10.5)
+    monkeypatch.setenv(warm.IMPORT_SECONDS, '{"pandas": 1}')  # no torch preloaded (a GPU)
+    assert parallel.worker_start_seconds(NETWORK) == pytest.approx(base + 8.0)
+    monkeypatch.setitem(models.FIRST_PREPARE_SECONDS, NETWORK["_target_"], 0.01)
+    assert parallel.worker_start_seconds(NETWORK) == floor
+
+
+class SlowFirstImportNetwork(SlowFirstImport):
+    """As SlowFirstImport, configured with a trainer: what the decision takes for a network."""
+
+    def __init__(self, task: str, trainer: dict):
+        super().__init__(task)
+
+
+def slow_refit(config: dict, task: str) -> int:
+    build_model(config, task).prepare()
+    time.sleep(0.3)
+    return os.getpid()
+
+
+@pytest.mark.skipif(parallel.cpu_cores() < 2, reason="needs two cores to share")
+def test_network_refits_that_save_less_than_its_workers_imports_stay_here(monkeypatch):
+    """The learning curve on two cores sent TabM's 0.3 s-per-second refits to two workers
+    that each imported Lightning first, and took longer than one process did."""
+    from bakeoff import warm
+
+    monkeypatch.delenv(warm.IMPORT_SECONDS, raising=False)
+    monkeypatch.setattr(parallel, "WORKER_START_SECONDS", 0.5)
+    monkeypatch.setattr(SlowFirstImport, "imported", False)
+    config = {"_target_": "test_parallel.SlowFirstImportNetwork", "trainer": {"devices": 1}}
+    monkeypatch.setattr(parallel, "needs_its_device", lambda config: None)
+    tasks = [{"config": config, "task": "classification"}] * 8
+    # Side by side would save about 6 x 0.15 s = 0.9 s: more than the 0.5 s floor, less
+    # than a worker's 1.9 s plus the second this process took to import the libraries.
+    pids = parallel.run_all(slow_refit, tasks, n_jobs=2, config=config)
+    assert set(pids) == {os.getpid()}
+
+
+def sleeps_with_its_rows(train) -> int:
+    time.sleep(0.004 * len(train))
+    return os.getpid()
+
+
+def test_smaller_refits_count_as_smaller_when_weighing_workers(monkeypatch):
+    """The learning curve's points come largest first: the rest are smaller fits, and side
+    by side saves what they take, not what the first took."""
+    import pandas as pd
+
+    monkeypatch.setattr(parallel, "WORKER_START_SECONDS", 1.5)
+    rows = [400, 200, 100, 100, 100, 100, 100, 100]
+    tasks = [{"train": pd.DataFrame({"x": range(n)})} for n in rows]
+    # Counted as eight refits of the first one's 1.6 s, workers would seem to save 2.4 s;
+    # weighed by rows, the six left save 6 x 0.4 s / 2 = 1.2 s: less than they cost.
+    pids = parallel.run_all(sleeps_with_its_rows, tasks, n_jobs=2, config={})
+    assert set(pids) == {os.getpid()}

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import psutil
 
+from bakeoff import warm
 from bakeoff.paths import find_workspace
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,10 @@ def _dvc_arguments(command: list[str]) -> list[str] | None:
 
 
 def dvc_process() -> psutil.Process | None:
-    """The nearest ancestor that is a `dvc` command (None: this stage was started by hand)."""
-    for parent in psutil.Process().parents():
+    """The nearest ancestor that is a `dvc` command (None: this stage was started by hand).
+    A fork of the warm stage server (bakeoff.warm) counts from the stage's own process."""
+    start = psutil.Process(warm.stage_pid())
+    for parent in [start, *start.parents()] if start.pid != os.getpid() else start.parents():
         try:
             if _dvc_arguments(parent.cmdline()):
                 return parent

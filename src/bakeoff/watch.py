@@ -20,6 +20,8 @@ import signal
 import subprocess
 import sys
 
+from bakeoff import warm
+
 WATCHED_CHILD = "BAKEOFF_WATCHED_CHILD"  # set in the child: it does the work itself
 KILLED_REASON = "BAKEOFF_KILLED_REASON"  # set in the recorder: why the child died
 KILLED_PID = "BAKEOFF_KILLED_PID"  # ... and which process it was
@@ -41,12 +43,16 @@ def killed_reason(signum: int) -> str:
     return f"its process was killed by {name}: {why}"
 
 
-def run_watched(command: list[str]) -> int:
-    """Run `command` as the watched child and return the stage's exit status (see above)."""
+def run_watched(command: list[str], module: str | None = None) -> int:
+    """Run `command` (`python -m module ...`) as the watched child and return the stage's
+    exit status (see above). The child is a fork of the warm stage server when there is one
+    (bakeoff.warm), else a new process."""
     env = {**os.environ, WATCHED_CHILD: "1"}
-    # Its own process group: a Ctrl-C on the terminal reaches this process only, which
-    # forwards it once (twice, the child's cleanup would itself be interrupted).
-    child = subprocess.Popen(command, env=env, process_group=0)
+    child = warm.start(module, command[3:], env) if module else None
+    if child is None:
+        # Its own process group: a Ctrl-C on the terminal reaches this process only, which
+        # forwards it once (twice, the child's cleanup would itself be interrupted).
+        child = subprocess.Popen(command, env=env, process_group=0)
     received: list[int] = []
 
     def forward(signum: int, frame) -> None:
@@ -72,4 +78,7 @@ def watch_unless_child(module: str) -> None:
     child and exit with the outcome. In the child: return, so that it does the work."""
     if is_watched_child():
         return
-    sys.exit(run_watched([sys.executable, "-m", module, *sys.argv[1:]]))
+    try:
+        sys.exit(run_watched([sys.executable, "-m", module, *sys.argv[1:]], module))
+    except warm.ServerLost as error:
+        sys.exit(f"{module}: {error}")

@@ -406,7 +406,7 @@ def test_prepare_imports_lightning_so_a_timed_fit_does_not_pay_for_it():
         "assert 'lightning' in sys.modules\n"
         "import inspect, bakeoff.models.fitting as f\n"
         "source = inspect.getsource(f.fit_model)\n"
-        "assert source.index('model.prepare()') < source.index('perf_counter()')\n"
+        "assert source.index('prepared(config, task)') < source.index('perf_counter()')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -15,14 +15,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bakeoff import warm
 from bakeoff.evaluation.refits import RefitFailed
+from bakeoff.models import FIRST_PREPARE_SECONDS
 
 log = logging.getLogger(__name__)
 
 # What starting the worker processes costs, importing the model's libraries in each
 # (benchmarks/parallel_refits.py, 2 cold workers: 1.9 s for scikit-learn's, 5.6 s with torch
-# and Lightning): refits that would save less run one at a time.
+# and Lightning): refits that would save less run one at a time. For a network, torch and
+# Lightning's import as this machine took it in this run is added (worker_start_seconds).
 WORKER_START_SECONDS = 5.0
+SKLEARN_WORKER_SECONDS = 1.9  # a worker's interpreter, pandas, scikit-learn and bakeoff
 
 
 def cpu_cores() -> int:
@@ -51,6 +55,19 @@ def needs_its_device(config: dict[str, Any]) -> str | None:
     if torch.cuda.is_available() or torch.backends.mps.is_available():
         return "it trains on the accelerator (auto found one)"
     return None
+
+
+def worker_start_seconds(config: dict[str, Any]) -> float:
+    """What starting refit workers for this model costs. For a network: importing torch and
+    Lightning (and the model's own package) as long as it took on this machine in this run:
+    in the warm stage server (bakeoff.warm) when this is one of its forks, else in this
+    process the first time the model was built; never less than WORKER_START_SECONDS."""
+    if "trainer" not in config:  # a scikit-learn model
+        return WORKER_START_SECONDS
+    measured = warm.preload_seconds(warm.TORCH_FAMILY)
+    if measured is None:
+        measured = FIRST_PREPARE_SECONDS.get(str(config.get("_target_")), 0.0)
+    return max(WORKER_START_SECONDS, SKLEARN_WORKER_SECONDS + measured)
 
 
 def worker_count(n_jobs: int | None, config: dict[str, Any], tasks: int) -> int:
@@ -90,6 +107,14 @@ def _timed(
         return result, time.perf_counter() - started
 
 
+def _relative_sizes(tasks: Sequence[dict[str, Any]]) -> list[float]:
+    """Each task's training rows over the first task's (all 1.0 when tasks carry none)."""
+    rows = [len(task["train"]) if hasattr(task.get("train"), "__len__") else 0 for task in tasks]
+    if min(rows) <= 0:
+        return [1.0] * len(tasks)
+    return [r / rows[0] for r in rows]
+
+
 def run_all(
     function: Callable[..., Any],
     tasks: Sequence[dict[str, Any]],
@@ -103,54 +128,67 @@ def run_all(
     Up to worker_count(n_jobs, config, ...) at once. The first task runs here, on every
     core, and is timed; when side by side might pay, so does the second, on a worker's share
     of the cores. Only when running the rest side by side would save more than starting the
-    workers costs (WORKER_START_SECONDS: importing pandas, scikit-learn, torch in each) do
+    workers costs (worker_start_seconds: importing pandas, scikit-learn, torch in each) do
     they go to worker processes, each held to cores // workers threads (OpenMP, BLAS and
     torch read OMP_NUM_THREADS).
     """
     workers = worker_count(n_jobs, config, len(tasks))
     if workers <= 1 or len(tasks) <= 1:
         return [function(**task) for task in tasks]
+    start_cost = WORKER_START_SECONDS
     if "_target_" in config and "task" in tasks[0]:
         # The model's libraries first (Lightning: seconds), so the timed refit is the fit's
         # alone: counting a one-time import would make every refit look worth a worker.
-        from bakeoff.models import build_model
+        from bakeoff.models import prepared
 
-        build_model(config, tasks[0]["task"]).prepare()
+        prepared(config, tasks[0]["task"])
+        start_cost = worker_start_seconds(config)
+    # A refit's time grows with its training rows (the learning curve's points: largest
+    # first), so each is counted in units of the first one's rows.
+    size = _relative_sizes(tasks)
     first, seconds = _timed(function, tasks[0])
     rest = tasks[1:]
     workers = min(workers, len(rest))
     threads = max(1, cpu_cores() // workers)
-    if seconds * len(rest) * (1 - 1 / workers) > WORKER_START_SECONDS and len(rest) > 1:
+    if seconds * sum(size[1:]) * (1 - 1 / workers) > start_cost and len(rest) > 1:
         # Worth a closer look: the second refit runs here too, on a worker's share of the
         # threads. A fit that uses every core (a network's torch threads) gains less from
         # workers than the count of workers says; measured, not assumed.
         second, held = _timed(function, rest[0], threads=threads)
         done, rest = [first, second], rest[1:]
         workers = min(workers, len(rest))
-        saving = len(rest) * (seconds - held / workers)
+        # A first fit in a process also pays one-time set-up (what a library imports or
+        # compiles on its first use), so a refit here costs no more than the second took
+        # on fewer threads: the lesser of the two is what one at a time would cost.
+        per_unit = held / size[1]
+        saving = sum(size[2:]) * (min(seconds / size[0], per_unit) - per_unit / workers)
     else:
         done, held = [first], seconds
-        saving = seconds * len(rest) * (1 - 1 / workers)
-    if workers <= 1 or saving <= WORKER_START_SECONDS:
+        saving = seconds * sum(size[1:]) * (1 - 1 / workers)
+    if workers <= 1 or saving <= start_cost:
         log.info(
             "%d refits of about %.1f s (%.1f s on %d thread(s)): one at a time (side by side "
-            "would save %.1f s, less than starting %d workers costs)",
+            "would save %.1f s, less than starting %d workers costs: %.1f s)",
             len(tasks),
             seconds,
             held,
             threads,
             saving,
             workers,
+            start_cost,
         )
         return [*done, *(function(**task) for task in rest)]
     from joblib import Parallel, delayed, parallel_config
 
     log.info(
-        "%d more refits of up to %.1f s in %d worker processes, %d thread(s) each",
+        "%d more refits of up to %.1f s in %d worker processes, %d thread(s) each (saves "
+        "about %.1f s, more than starting them costs: %.1f s)",
         len(rest),
         seconds,
         workers,
         threads,
+        saving,
+        start_cost,
     )
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 

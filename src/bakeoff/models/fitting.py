@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from bakeoff.data.features import split_xy
-from bakeoff.models import build_model
+from bakeoff.models import prepared
 from bakeoff.paths import CHECKPOINTS, find_project_root
 
 
@@ -42,11 +42,10 @@ def fit_model(
     Separate from the stage so that the same model can be fitted again (folds, seeds, fractions).
     `column_kinds` (the data card's `features`) says which columns are text.
     """
-    model = build_model(config, task)
+    # A library imported once per process (Lightning: seconds) is not the model's cost.
+    model = prepared(config, task)
     X, y = split_xy(train, target)
     X_val, y_val = split_xy(val, target)
-    # A library imported once per process (Lightning: seconds) is not the model's cost.
-    model.prepare()
     start = time.perf_counter()
     model.fit(X, y, X_val=X_val, y_val=y_val, column_kinds=column_kinds)
     return model, time.perf_counter() - start

@@ -6,6 +6,13 @@ DVC composes conf/ into params.yaml on `dvc exp run` only. After an edit in conf
 
 from __future__ import annotations
 
+# In a fork of the warm stage server when there is one (bakeoff.warm), which has imported
+# the libraries below already; before those imports.
+if __name__ == "__main__":
+    from bakeoff.warm import run_here_or_warm
+
+    run_here_or_warm("bakeoff.stages.config")
+
 import json
 import logging
 import os

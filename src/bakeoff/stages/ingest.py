@@ -7,6 +7,13 @@ same dtypes. Ingest only fails on input it cannot read; everything else is for `
 
 from __future__ import annotations
 
+# In a fork of the warm stage server when there is one (bakeoff.warm), which has imported
+# the libraries below already; before those imports.
+if __name__ == "__main__":
+    from bakeoff.warm import run_here_or_warm
+
+    run_here_or_warm("bakeoff.stages.ingest")
+
 import logging
 import sys
 

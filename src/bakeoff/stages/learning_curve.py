@@ -10,6 +10,13 @@ run side by side (`compare.n_jobs`).
 
 from __future__ import annotations
 
+# In a fork of the warm stage server when there is one (bakeoff.warm), which has imported
+# the libraries below already; before those imports.
+if __name__ == "__main__":
+    from bakeoff.warm import run_here_or_warm
+
+    run_here_or_warm("bakeoff.stages.learning_curve")
+
 import logging
 
 from bakeoff import setup_logging

@@ -10,6 +10,13 @@ version) and the pipeline's MLflow run.
 
 from __future__ import annotations
 
+# In a fork of the warm stage server when there is one (bakeoff.warm), which has imported
+# the libraries below already; before those imports.
+if __name__ == "__main__":
+    from bakeoff.warm import run_here_or_warm
+
+    run_here_or_warm("bakeoff.stages.promote")
+
 import logging
 from typing import Any
 

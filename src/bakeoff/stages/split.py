@@ -5,6 +5,13 @@ The test split is frozen here: nothing downstream fits or selects on it.
 
 from __future__ import annotations
 
+# In a fork of the warm stage server when there is one (bakeoff.warm), which has imported
+# the libraries below already; before those imports.
+if __name__ == "__main__":
+    from bakeoff.warm import run_here_or_warm
+
+    run_here_or_warm("bakeoff.stages.split")
+
 import logging
 
 import pandas as pd
