@@ -18,12 +18,12 @@ from bakeoff.watch import KILLED_REASON
 
 # The tests' stage: reports what it sees, then does what its first argument says.
 STAGE = """
-import os, signal, sys, time
+import gc, os, signal, sys, time
 if __name__ == "__main__":
     from bakeoff.warm import run_here_or_warm
     run_here_or_warm("stagex")
 print("version", VERSION, "args", sys.argv[1:], "cwd", os.getcwd(), flush=True)
-print("pid", os.getpid(), "preloaded", "csv" in sys.modules, "exp", os.environ.get("DVC_EXP_NAME"),
+print("pid", os.getpid(), "preloaded", "csv" in sys.modules, "frozen", gc.get_freeze_count() > 0, "exp", os.environ.get("DVC_EXP_NAME"),
       "socket", os.environ.get("BAKEOFF_WARM_SOCKET"), flush=True)
 print("to stderr", file=sys.stderr, flush=True)
 what = sys.argv[1] if len(sys.argv) > 1 else "ok"
@@ -107,6 +107,7 @@ def test_a_stage_runs_in_a_fork_with_its_own_arguments_directory_streams_and_sta
     assert f"args ['ok', '--flag'] cwd {tmp_path}" in result.stdout
     seen = fields(result.stdout)
     assert seen["preloaded"] == "True", result.stderr  # imported by the server
+    assert seen["frozen"] == "True"  # out of the collector's sight (gc.freeze)
     assert seen["exp"] == "bar"  # the stage's environment (DVC's), which the server's lacks
     assert seen["socket"] == "None"  # what the stage starts, starts cold
     assert "to stderr" in result.stderr and "starts cold" not in result.stderr
@@ -247,3 +248,49 @@ def test_the_command_runs_with_a_server_that_stops_with_it(tmp_path):
     assert fields(result.stdout)["preloaded"] == "True"
     socket_path = next(line for line in result.stdout.splitlines() if line.startswith("socket"))
     assert not Path(socket_path.split()[1]).parent.exists(), "the server's folder is left"
+
+
+def test_a_stage_process_leaves_what_it_holds_out_of_the_exit_s_collections():
+    """bakeoff.setup_process: the interpreter's last collections at exit skip the objects a
+    stage holds (gc.freeze in an exit handler); seen from an exit handler that runs after."""
+    code = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+        "from bakeoff import setup_process\n"
+        "setup_process()\n"
+        "print('frozen before:', gc.get_freeze_count() > 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split("\n")[:2] == ["frozen before: False", "frozen at exit: True"]
+
+
+def test_the_server_ends_when_the_wrapper_that_started_it_is_killed(tmp_path):
+    """A `kill -9` of `python -m bakeoff.warm ...` cannot stop its server: the server sees
+    its parent gone and ends by itself, instead of holding its memory forever."""
+    script = (
+        "import os, time\n"
+        "path = os.environ['BAKEOFF_WARM_SOCKET']\n"
+        "while not os.path.exists(path): time.sleep(0.05)\n"
+        "print(path, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    wrapper = subprocess.Popen(
+        [sys.executable, "-m", "bakeoff.warm", sys.executable, "-c", script],
+        env=stage_env(None),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    socket_path = wrapper.stdout.readline().strip()
+    import psutil
+
+    children = psutil.Process(wrapper.pid).children()
+    server = next(p for p in children if "--serve" in p.cmdline())
+    wrapper.kill()
+    wrapper.wait(timeout=30)
+    try:
+        assert gone(server.pid), "the server outlived its wrapper"
+        assert not os.path.exists(socket_path)
+    finally:
+        for child in children:  # the command, which nothing else stops
+            if child.pid != server.pid:
+                child.kill()

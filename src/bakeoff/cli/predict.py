@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.data.sources import read_table
 from bakeoff.fileio import write_atomic
 from bakeoff.params import registered_model_name
@@ -109,7 +109,7 @@ def unused_columns(frame: pd.DataFrame, model, keep: list[str], file: str) -> Pr
 
 
 def main(argv: list[str] | None = None) -> None:
-    setup_logging()
+    setup_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="champion", help="alias, version or model URI")
     parser.add_argument("--input", required=True, type=Path, help="CSV, Parquet or JSON lines")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.params import registered_model_name
 from bakeoff.reporting import formatting as fmt
 from bakeoff.tracking.registry import (
@@ -47,7 +47,7 @@ def versions_table(client, name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    setup_logging()
+    setup_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI or the project's")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.params import load_params
 from bakeoff.tracking import store
 from bakeoff.tracking.orphans import close_orphans
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
-    setup_logging()
+    setup_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI or the project's")
     commands = parser.add_subparsers(dest="command", required=True)

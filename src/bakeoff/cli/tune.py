@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.fileio import write_json, write_text
 from bakeoff.params import load_params
 from bakeoff.paths import BEST_FILE, find_workspace
@@ -169,7 +169,7 @@ def summary_markdown(rows: list[dict[str, Any]], skipped: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    setup_logging()
+    setup_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     tune = commands.add_parser("all", help="one Optuna sweep per contestant, equal budgets")

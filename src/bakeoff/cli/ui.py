@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 
 COMPARE_PATH = (
     "experiment → Training runs → expand 'bake-off · <dataset>' → tick the contestants → Compare"
@@ -38,7 +38,7 @@ def links(base: str, experiments: list[tuple[str, str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    setup_logging()
+    setup_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", default="5000")

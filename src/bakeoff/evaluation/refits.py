@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.evaluation.scoring import validation_scores
 from bakeoff.models.fitting import fit_model
 from bakeoff.models.tabular import prediction_frame
@@ -35,7 +35,7 @@ def fit_and_score(
     on `scored`; the scores and the fit's seconds, and with `keep_predictions` the prediction
     frames on `val` and `scored` (what an ensemble of refits is fitted and scored on). Runs
     in a worker process, too."""
-    setup_logging()
+    setup_process()
     try:
         model, seconds = fit_model(
             config, task=task, train=train, val=val, target=target, column_kinds=column_kinds

@@ -19,7 +19,7 @@ if __name__ == "__main__":
 
 import logging
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.evaluation.records import read_contestants
 from bakeoff.evaluation.verdict import (
     ensemble_verdict,
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     config = params.compare

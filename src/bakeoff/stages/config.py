@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.guard import hold_workspace
 from bakeoff.params import check_params, load_params
 from bakeoff.paths import CONFIG_CHECK, find_workspace
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     workspace = find_workspace()
     # Under `dvc exp run` DVC has just composed params.yaml from conf/ plus the -S overrides.

@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.data.features import FeatureSplits
 from bakeoff.evaluation.metrics import HIGHER_IS_BETTER, REPORTED
 from bakeoff.evaluation.refits import RefitFailed
@@ -198,7 +198,7 @@ def interrupted_message(name: str, params: Params, exc: KeyboardInterrupt) -> st
 
 
 def main(argv: list[str] | None = None) -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     name, params = load_model_params(argv, __doc__.splitlines()[0])
     if os.environ.get(KILLED_REASON):  # bakeoff.watch: the child doing the work was killed

@@ -15,7 +15,7 @@ import logging
 
 import pandas as pd
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.data.drift import drift_report
 from bakeoff.fileio import read_json, write_json, write_text
 from bakeoff.guard import hold_workspace
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     config = params.drift

@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.evaluation.ensemble import blend, fit_weights, resampled_scores
 from bakeoff.evaluation.metrics import REPORTED
 from bakeoff.evaluation.records import read_contestants
@@ -117,7 +117,7 @@ def ensemble_resamples(chosen: list[str], params: Params, task: str) -> dict[str
 
 
 def main() -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     card = read_json(DATA_CARD)

@@ -19,7 +19,7 @@ import sys
 
 import pandas as pd
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.data.ingestion import ingest
 from bakeoff.data.sources import read_source
 from bakeoff.fileio import write_json, write_parquet
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     root = find_workspace()

@@ -19,7 +19,7 @@ if __name__ == "__main__":
 
 import logging
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.data.features import FeatureSplits
 from bakeoff.evaluation.learning_curve import curve_table, learning_curve, read_trend
 from bakeoff.fileio import read_json, write_json, write_text
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     board = read_json(LEADERBOARD_JSON)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.evaluation.metrics import PRIMARY_METRIC
 from bakeoff.evaluation.promotion import choose_challenger, decide
 from bakeoff.fileio import read_json, write_json
@@ -110,7 +110,7 @@ def promote(
 
 
 def main() -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     card, board = read_json(DATA_CARD), read_json(LEADERBOARD_JSON)

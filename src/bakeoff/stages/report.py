@@ -18,7 +18,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.fileio import read_json, write_text
 from bakeoff.guard import hold_workspace
 from bakeoff.params import PARAMS_FILE, load_params
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     board = read_json(LEADERBOARD_JSON)

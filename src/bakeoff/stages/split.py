@@ -16,7 +16,7 @@ import logging
 
 import pandas as pd
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.data.splitting import (
     duplicate_documents,
     missing_classes,
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     card = read_json(DATA_CARD)

@@ -19,7 +19,7 @@ import sys
 
 import pandas as pd
 
-from bakeoff import setup_logging
+from bakeoff import setup_process
 from bakeoff.data.validation import report, validate
 from bakeoff.fileio import read_json, write_json, write_parquet
 from bakeoff.guard import hold_workspace
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    setup_logging()
+    setup_process()
     hold_workspace()  # this run alone uses the workspace (bakeoff.guard)
     params = load_params()
     card = read_json(RAW_CARD)
