@@ -116,6 +116,26 @@ def write_card(text: str, name: str) -> Path:
     return path
 
 
+def save(pipelines: list[dict], rows: list[dict]) -> None:
+    """The results so far: written after every table, so that a long run stopped part-way
+    still leaves what it measured."""
+    save_result(
+        "scaling",
+        title="How the default bake-off's cost grows with rows (and with 784 pixel columns)",
+        command="python benchmarks/scaling.py",
+        tables=[
+            {"caption": "the pipeline's wall time (quick verdict settings)", "rows": pipelines},
+            {"caption": "per contestant", "rows": rows},
+        ],
+        notes=[
+            "fit: the final fit alone, warm; latency: p95 to predict 1,000 raw rows through "
+            "the saved model; stage: the contestant's whole stage (fit, evaluation, "
+            "importance, refits).",
+            "guard: an approximation or a refusal the contestant applied, with its reason.",
+        ],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="*", default=[1_000, 10_000, 100_000])
@@ -132,6 +152,7 @@ def main() -> None:
         print(f"{name}: {result['total']:.0f} s", flush=True)
         pipelines.append({"table": f"{n:,} rows x 20", "pipeline s": round(result["total"], 1)})
         rows += contestant_rows(result["project"], result["stages"], f"{n:,} rows")
+        save(pipelines, rows)
     if args.wide:
         name = "wide_images"
         npz = wide_images(5_000, KEEP)
@@ -150,21 +171,7 @@ def main() -> None:
             {"table": "5,000 images, 784 pixels", "pipeline s": round(result["total"], 1)}
         )
         rows += contestant_rows(result["project"], result["stages"], "784 pixels")
-    save_result(
-        "scaling",
-        title="How the default bake-off's cost grows with rows (and with 784 pixel columns)",
-        command="python benchmarks/scaling.py",
-        tables=[
-            {"caption": "the pipeline's wall time (quick verdict settings)", "rows": pipelines},
-            {"caption": "per contestant", "rows": rows},
-        ],
-        notes=[
-            "fit: the final fit alone, warm; latency: p95 to predict 1,000 raw rows through "
-            "the saved model; stage: the contestant's whole stage (fit, evaluation, "
-            "importance, refits).",
-            "guard: an approximation or a refusal the contestant applied, with its reason.",
-        ],
-    )
+        save(pipelines, rows)
 
 
 if __name__ == "__main__":

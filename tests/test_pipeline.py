@@ -187,7 +187,7 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
     checkpoint = project / "checkpoints/breast_cancer/mlp/last.ckpt"
     # Earlier runs leave their own checkpoints: wait for this run's first one, not theirs.
     shutil.rmtree(checkpoint.parent, ignore_errors=True)
-    with mlp_settings(project, max_epochs=600, patience=600) as new_runs:
+    with mlp_settings(project, max_epochs=150, patience=150) as new_runs:
         process = subprocess.Popen(
             ["python", "-m", "bakeoff.stages.contestant", "mlp"],
             cwd=project,
@@ -214,7 +214,7 @@ def test_sigterm_leaves_a_killed_run_and_a_checkpoint_that_resumes(project):
         )
         assert f"resuming from {checkpoint}" in resumed.stderr + resumed.stdout
         trained = json.loads((project / "data/models/mlp/train.json").read_text())
-        assert trained["status"] == "trained" and trained["epochs"] == 600
+        assert trained["status"] == "trained" and trained["epochs"] == 150
 
 
 @pytest.mark.slow  # tens of seconds on two cores: make test ALL=1
