@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 # No test may reach the Hugging Face hub: set before huggingface_hub reads it at import.
@@ -17,6 +19,14 @@ from bakeoff.data.features import FeatureSplits
 # Shared fixtures: the pipeline project copy, and a PostgreSQL-backed MLflow server.
 from pipeline_project import PROJECT_ROOT, project, restored  # noqa: F401
 from tracking_server import mlflow_server, postgres_url  # noqa: F401
+
+
+def run_python(code: str, **options) -> subprocess.CompletedProcess:
+    """`python -c code` in a fresh interpreter (this one's): for what depends on a process's
+    own state (its imports, its memory, its exit); output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, **options
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the mark

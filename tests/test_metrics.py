@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from bakeoff.evaluation.metrics import classification_metrics, latency_summary, regression_metrics
+from conftest import run_python
 
 
 def test_binary_classification_metrics():
@@ -45,9 +46,6 @@ def test_latency_summary_in_ms():
 def test_peak_memory_sees_an_allocation_that_is_freed_before_the_end():
     """In a process of its own: in the test run's, memory that earlier tests freed but the
     allocator kept can take the 80 MB without the resident size growing at all."""
-    import subprocess
-    import sys
-
     code = (
         "import time\n"
         "import numpy as np\n"
@@ -62,7 +60,7 @@ def test_peak_memory_sees_an_allocation_that_is_freed_before_the_end():
         "    pass\n"
         "print(used['peak_memory_mb'], idle['peak_memory_mb'])\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = run_python(code)
     assert result.returncode == 0, result.stderr[-2000:]
     used, idle = map(float, result.stdout.split())
     assert used > 60

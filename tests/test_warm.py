@@ -15,6 +15,7 @@ import pytest
 
 from bakeoff import warm
 from bakeoff.watch import KILLED_REASON
+from conftest import run_python
 
 # The tests' stage: reports what it sees, then does what its first argument says.
 STAGE = """
@@ -36,6 +37,16 @@ if what == "die":
 if what == "sleep":
     time.sleep(60)
 """
+
+
+# A command run under `python -m bakeoff.warm` that waits until its server listens and
+# prints where ("socket <path>").
+WAITS_FOR_THE_SERVER = (
+    "import os, sys, time\n"
+    "path = os.environ['BAKEOFF_WARM_SOCKET']\n"
+    "while not os.path.exists(path): time.sleep(0.05)\n"
+    "print('socket', path, flush=True)\n"
+)
 
 
 def write_stage(folder: Path, version: int = 1) -> None:
@@ -190,9 +201,7 @@ def test_a_server_that_dies_mid_stage_fails_the_stage_and_its_fork(tmp_path, ser
     assert gone(fork)
 
 
-def test_a_watched_stage_killed_in_its_fork_is_recorded_by_a_fresh_process(
-    tmp_path, server, monkeypatch
-):
+def test_a_watched_stage_killed_in_its_fork_is_recorded_by_a_fresh_process(tmp_path, server):
     """bakeoff.watch: the fork's death by SIGKILL runs the recorder, as for a cold child."""
     (tmp_path / "watched.py").write_text(
         textwrap.dedent(
@@ -206,22 +215,8 @@ def test_a_watched_stage_killed_in_its_fork_is_recorded_by_a_fresh_process(
             """
         )
     )
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name, value in stage_env(server[0]).items():
-        monkeypatch.setenv(name, value)
-    command = [sys.executable, "-m", "watched"]
-    output = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from bakeoff.watch import run_watched; "
-            f"sys.exit(run_watched({command!r}, 'watched'))",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    code = "import sys; from bakeoff.watch import run_watched; sys.exit(run_watched('watched', []))"
+    output = run_python(code, cwd=tmp_path, env=stage_env(server[0]))
     assert output.returncode == 0, output.stderr
     assert "recorded: its process was killed by SIGKILL" in output.stdout
     assert "preloaded False" in output.stdout  # the recorder is a process of its own
@@ -229,11 +224,8 @@ def test_a_watched_stage_killed_in_its_fork_is_recorded_by_a_fresh_process(
 
 def test_the_command_runs_with_a_server_that_stops_with_it(tmp_path):
     write_stage(tmp_path)
-    script = (
-        "import os, subprocess, sys, time\n"
-        "path = os.environ['BAKEOFF_WARM_SOCKET']\n"
-        "while not os.path.exists(path): time.sleep(0.05)\n"
-        "print('socket', path, flush=True)\n"
+    script = WAITS_FOR_THE_SERVER + (
+        "import subprocess\n"
         "sys.exit(subprocess.run([sys.executable, '-m', 'stagex', 'fail']).returncode)\n"
     )
     result = subprocess.run(
@@ -260,27 +252,21 @@ def test_a_stage_process_leaves_what_it_holds_out_of_the_exit_s_collections():
         "setup_process()\n"
         "print('frozen before:', gc.get_freeze_count() > 0)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = run_python(code)
     assert result.stdout.split("\n")[:2] == ["frozen before: False", "frozen at exit: True"]
 
 
 def test_the_server_ends_when_the_wrapper_that_started_it_is_killed(tmp_path):
     """A `kill -9` of `python -m bakeoff.warm ...` cannot stop its server: the server sees
     its parent gone and ends by itself, instead of holding its memory forever."""
-    script = (
-        "import os, time\n"
-        "path = os.environ['BAKEOFF_WARM_SOCKET']\n"
-        "while not os.path.exists(path): time.sleep(0.05)\n"
-        "print(path, flush=True)\n"
-        "time.sleep(60)\n"
-    )
+    script = WAITS_FOR_THE_SERVER + "time.sleep(60)\n"
     wrapper = subprocess.Popen(
         [sys.executable, "-m", "bakeoff.warm", sys.executable, "-c", script],
         env=stage_env(None),
         stdout=subprocess.PIPE,
         text=True,
     )
-    socket_path = wrapper.stdout.readline().strip()
+    socket_path = wrapper.stdout.readline().split()[1]
     import psutil
 
     children = psutil.Process(wrapper.pid).children()

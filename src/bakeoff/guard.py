@@ -70,8 +70,8 @@ def _dvc_arguments(command: list[str]) -> list[str] | None:
 def dvc_process() -> psutil.Process | None:
     """The nearest ancestor that is a `dvc` command (None: this stage was started by hand).
     A fork of the warm stage server (bakeoff.warm) counts from the stage's own process."""
-    start = psutil.Process(warm.stage_pid())
-    for parent in [start, *start.parents()] if start.pid != os.getpid() else start.parents():
+    stage = psutil.Process(warm.stage_pid())  # itself a `python -m bakeoff...` command
+    for parent in [stage, *stage.parents()]:
         try:
             if _dvc_arguments(parent.cmdline()):
                 return parent

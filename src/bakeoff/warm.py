@@ -204,8 +204,6 @@ def stage_pid() -> int:
 def run_here_or_warm(module: str) -> None:
     """At the top of a stage module, before its imports: run the stage in a fork of the
     warm server and exit with its status; return (run it here) when there is none."""
-    if os.environ.get("BAKEOFF_WATCHED_CHILD"):  # bakeoff.watch.WATCHED_CHILD: the work itself
-        return
     child = start(module, sys.argv[1:])
     if child is None:
         return

@@ -43,12 +43,13 @@ def killed_reason(signum: int) -> str:
     return f"its process was killed by {name}: {why}"
 
 
-def run_watched(command: list[str], module: str | None = None) -> int:
-    """Run `command` (`python -m module ...`) as the watched child and return the stage's
-    exit status (see above). The child is a fork of the warm stage server when there is one
+def run_watched(module: str, args: list[str]) -> int:
+    """Run `python -m module *args` as the watched child and return the stage's exit status
+    (see above). The child is a fork of the warm stage server when there is one
     (bakeoff.warm), else a new process."""
+    command = [sys.executable, "-m", module, *args]
     env = {**os.environ, WATCHED_CHILD: "1"}
-    child = warm.start(module, command[3:], env) if module else None
+    child = warm.start(module, args, env)
     if child is None:
         # Its own process group: a Ctrl-C on the terminal reaches this process only, which
         # forwards it once (twice, the child's cleanup would itself be interrupted).
@@ -79,6 +80,6 @@ def watch_unless_child(module: str) -> None:
     if is_watched_child():
         return
     try:
-        sys.exit(run_watched([sys.executable, "-m", module, *sys.argv[1:]], module))
+        sys.exit(run_watched(module, sys.argv[1:]))
     except warm.ServerLost as error:
         sys.exit(f"{module}: {error}")

@@ -19,7 +19,7 @@ from bakeoff.models import deep
 from bakeoff.models.deep import MLP, CategoryEmbeddings, LightningMLP, mlp
 from bakeoff.models.network_inputs import UNKNOWN_CODE
 from bakeoff.models.tabular import UnseenCategoryWarning
-from conftest import labelled_categories
+from conftest import labelled_categories, run_python
 
 CPU = {"accelerator": "cpu", "devices": 1}
 
@@ -408,5 +408,5 @@ def test_prepare_imports_lightning_so_a_timed_fit_does_not_pay_for_it():
         "source = inspect.getsource(f.fit_model)\n"
         "assert source.index('prepared(config, task)') < source.index('perf_counter()')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = run_python(code)
     assert result.returncode == 0, result.stderr[-2000:]
