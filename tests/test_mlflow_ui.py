@@ -275,7 +275,9 @@ def test_the_models_tab_lists_one_logged_model_per_contestant_with_its_test_metr
         f"{ui}/#/experiments/{experiment_id}/models?workflowType=machine_learning",
         "Model name",
     )
-    # Test metrics are grouped under the dataset they were computed on.
+    # Test metrics are grouped under the dataset they were computed on. The metric columns
+    # are added once the models' metrics have loaded, after the table itself is drawn.
+    page.locator("[role=columnheader]", has_text="test/accuracy").first.wait_for()
     header = " ".join(page.locator("[role=columnheader]").all_inner_texts())
     assert "breast_cancer/test" in header and "test/accuracy" in header
     for name, run in runs.items():
