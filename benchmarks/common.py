@@ -104,13 +104,16 @@ def save_result(
     tables: list[dict],
     notes: list[str] | None = None,
     raw: dict | None = None,
+    chart: dict | None = None,
 ) -> Path:
     """benchmarks/results/<name>.json in the one shape docs/benchmarks.md is generated from.
 
     `tables`: [{"caption": str, "rows": [{column: value, ...}, ...]}], rendered as they are
     (round values here, where their precision is known); `notes`: sentences printed under
     the tables (what the figures mean, not the figures again); `raw`: anything else worth
-    keeping (per-fold scores, settings).
+    keeping (per-fold scores, settings); `chart`: a log-log line chart of one table that
+    render.py draws next to it: {"table": index, "x": column, "y": column, "series": column,
+    "file": name of the SVG in docs/} (rows without a number in x or y are left out).
     """
     import datetime as dt
     import json
@@ -124,6 +127,7 @@ def save_result(
         "tables": tables,
         "notes": list(notes or []),
         "raw": raw or {},
+        **({"chart": chart} if chart else {}),
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"

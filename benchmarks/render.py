@@ -3,7 +3,8 @@
     python benchmarks/render.py            # or: make bench-docs
 
 A result written by `common.save_result` carries its title, date, hardware fingerprint,
-command, tables and notes, rendered as they are. Older results (written before that shape
+command, tables and notes, rendered as they are, and optionally a chart of one table,
+drawn to an SVG in docs/. Older results (written before that shape
 existed) are listed with their scalar figures and marked as such: they carry no hardware
 fingerprint, so read them as this machine's at the time.
 """
@@ -50,6 +51,38 @@ def hardware_text(hardware: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def chart_points(result: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    """The chart's series: {series: [(x, y), ...]} from its table, numeric rows only."""
+    spec = result["chart"]
+    series: dict[str, list[tuple[float, float]]] = {}
+    for row in result["tables"][spec["table"]]["rows"]:
+        x, y = row.get(spec["x"]), row.get(spec["y"])
+        if isinstance(x, int | float) and isinstance(y, int | float) and x > 0 and y > 0:
+            series.setdefault(str(row[spec["series"]]), []).append((x, y))
+    return {name: sorted(points) for name, points in series.items()}
+
+
+def draw_chart(result: dict[str, Any], path: Path) -> None:
+    """A log-log line per series; the SVG carries no date and fixed ids, so an unchanged
+    result draws an unchanged file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spec = result["chart"]
+    plt.rcParams["svg.hashsalt"] = "bakeoff"
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    for name, points in chart_points(result).items():
+        axes.plot(*zip(*points, strict=True), marker="o", label=name)
+    axes.set(xscale="log", yscale="log", xlabel=spec["x"], ylabel=spec["y"])
+    axes.grid(True, which="major", alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, format="svg", metadata={"Date": None})
+    plt.close(figure)
+
+
 def current(result: dict[str, Any]) -> list[str]:
     lines = [
         f"## {result['title']}",
@@ -57,10 +90,13 @@ def current(result: dict[str, Any]) -> list[str]:
         f"`{result['command']}` — {result['date'][:10]}, {hardware_text(result['hardware'])}",
         "",
     ]
-    for t in result["tables"]:
+    for i, t in enumerate(result["tables"]):
         if t.get("caption"):
             lines += [f"*{t['caption']}*", ""]
         lines += [table(t["rows"]), ""]
+        if result.get("chart", {}).get("table") == i:
+            spec = result["chart"]
+            lines += [f"![{spec['y']} against {spec['x']}]({spec['file']})", ""]
     lines += [f"- {note}" for note in result.get("notes", [])]
     return [*lines, ""]
 
@@ -99,6 +135,12 @@ def legacy(name: str, result: dict[str, Any]) -> list[str]:
     ]
 
 
+def charts(results_dir: Path = RESULTS_DIR) -> dict[Path, dict[str, Any]]:
+    """docs/<file> -> the result whose chart it is."""
+    shaped = (json.loads(p.read_text()) for p in sorted(results_dir.glob("*.json")))
+    return {OUT.parent / r["chart"]["file"]: r for r in shaped if "chart" in r}
+
+
 def render(results_dir: Path = RESULTS_DIR) -> str:
     lines = [INTRO]
     found = sorted(results_dir.glob("*.json"))
@@ -116,12 +158,16 @@ def main() -> None:
     args = parser.parse_args()
     text = render()
     if args.check:
-        if not OUT.is_file() or OUT.read_text() != text:
-            raise SystemExit(f"{OUT} is stale: run python benchmarks/render.py")
+        missing = [path.name for path in charts() if not path.is_file()]
+        if not OUT.is_file() or OUT.read_text() != text or missing:
+            raise SystemExit(f"{OUT} is stale (charts missing: {missing}): run benchmarks/render.py")
         return
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(text)
     print(f"wrote {OUT}")
+    for path, result in charts().items():
+        draw_chart(result, path)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,10 @@ def card(name: str, source: dict, target: str, extra: dict | None = None) -> str
     return yaml.safe_dump({"name": name, "source": source, "target": target, **(extra or {})})
 
 
-def contestant_rows(project: Path, stages: dict[str, float], label: str) -> list[dict]:
+def contestant_rows(
+    project: Path, stages: dict[str, float], label: str, n_rows: int | None = None
+) -> list[dict]:
+    """One row per contestant; `n_rows` (the table's rows) places it on the chart."""
     rows = []
     for stage, seconds in stages.items():
         if not stage.startswith("contestant@"):
@@ -85,6 +88,7 @@ def contestant_rows(project: Path, stages: dict[str, float], label: str) -> list
         rows.append(
             {
                 "table": label,
+                "rows": n_rows,
                 "model": name,
                 "status": trained.get("status"),
                 "fit s": round(trained.get("fit_seconds", float("nan")), 2),
@@ -133,6 +137,7 @@ def save(pipelines: list[dict], rows: list[dict]) -> None:
             "importance, refits).",
             "guard: an approximation or a refusal the contestant applied, with its reason.",
         ],
+        chart={"table": 1, "x": "rows", "y": "fit s", "series": "model", "file": "scaling.svg"},
     )
 
 
@@ -151,7 +156,7 @@ def main() -> None:
         result = run_table(name, {f"data/external/{name}.csv": csv}, text, name)
         print(f"{name}: {result['total']:.0f} s", flush=True)
         pipelines.append({"table": f"{n:,} rows x 20", "pipeline s": round(result["total"], 1)})
-        rows += contestant_rows(result["project"], result["stages"], f"{n:,} rows")
+        rows += contestant_rows(result["project"], result["stages"], f"{n:,} rows", n)
         save(pipelines, rows)
     if args.wide:
         name = "wide_images"

@@ -32,3 +32,29 @@ def test_docs_benchmarks_is_generated_from_the_results():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_result_with_a_chart_is_drawn_from_its_numeric_rows_and_linked(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "benchmarks"))
+    import render
+
+    rows = [
+        {"rows": 1000, "model": "a", "fit s": 0.5},
+        {"rows": 10000, "model": "a", "fit s": 4.0},
+        {"rows": 1000, "model": "b", "fit s": 2.0},
+        {"rows": None, "model": "b", "fit s": 9.0},  # the wide table: not on a rows axis
+    ]
+    result = {
+        "title": "t",
+        "date": "2026-12-02",
+        "hardware": {"cpu": "x", "cores": 2},
+        "command": "c",
+        "tables": [{"caption": "pipeline", "rows": [{"s": 1}]}, {"caption": "each", "rows": rows}],
+        "chart": {"table": 1, "x": "rows", "y": "fit s", "series": "model", "file": "c.svg"},
+    }
+    assert render.chart_points(result) == {"a": [(1000, 0.5), (10000, 4.0)], "b": [(1000, 2.0)]}
+    text = "\n".join(render.current(result))
+    assert text.index("*each*") < text.index("![fit s against rows](c.svg)")
+    render.draw_chart(result, tmp_path / "one.svg")
+    render.draw_chart(result, tmp_path / "two.svg")
+    assert (tmp_path / "one.svg").read_bytes() == (tmp_path / "two.svg").read_bytes()
