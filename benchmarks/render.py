@@ -160,7 +160,9 @@ def main() -> None:
     if args.check:
         missing = [path.name for path in charts() if not path.is_file()]
         if not OUT.is_file() or OUT.read_text() != text or missing:
-            raise SystemExit(f"{OUT} is stale (charts missing: {missing}): run benchmarks/render.py")
+            raise SystemExit(
+                f"{OUT} is stale (charts missing: {missing}): run benchmarks/render.py"
+            )
         return
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(text)
