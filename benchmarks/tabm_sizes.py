@@ -109,16 +109,25 @@ def main() -> None:
         }
         # Saved after each card, keeping other cards' tables (a run per card side by side).
         tables, raw = kept_results(args.name, [card])
-        raw[card] = {"hist_gradient_boosting": hgb, "tabm_config": models["tabm"]}
+        raw[card] = {
+            "hist_gradient_boosting": hgb,
+            "tabm_config": models["tabm"],
+            "command": COMMAND,
+        }
         tables = sorted([*tables, table], key=lambda t: DATASETS.index(t["caption"].split(":")[0]))
         save(args.name, tables, raw, args.threads)
 
 
+COMMAND = " ".join(["PYTHONPATH=src python benchmarks/tabm_sizes.py", *sys.argv[1:]])
+
+
 def save(name: str, tables: list[dict], raw: dict, threads: int) -> None:
+    # Each dataset's table keeps the command that measured it (runs side by side, one each).
+    commands = dict.fromkeys(v.get("command", COMMAND) for v in raw.values())
     save_result(
         name,
         title="TabM's size on a CPU: k, d_block and piecewise-linear embeddings",
-        command=" ".join(["PYTHONPATH=src python benchmarks/tabm_sizes.py", *sys.argv[1:]]),
+        command="; ".join(commands),
         tables=tables,
         notes=[
             "One model seed (42) on the pipeline's split, test scores; TabM as conf/model/tabm.yaml "
