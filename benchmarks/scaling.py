@@ -126,7 +126,7 @@ def save(pipelines: list[dict], rows: list[dict]) -> None:
     save_result(
         "scaling",
         title="How the default bake-off's cost grows with rows (and with 784 pixel columns)",
-        command="python benchmarks/scaling.py",
+        command=" ".join(["python benchmarks/scaling.py", *sys.argv[1:]]),
         tables=[
             {"caption": "the pipeline's wall time (quick verdict settings)", "rows": pipelines},
             {"caption": "per contestant", "rows": rows},
