@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -136,19 +137,35 @@ def legacy(name: str, result: dict[str, Any]) -> list[str]:
     ]
 
 
-def charts(results_dir: Path = RESULTS_DIR) -> dict[Path, dict[str, Any]]:
+Results = list[tuple[Path, dict[str, Any]]]
+
+
+def load(results_dir: Path = RESULTS_DIR) -> Results:
+    return [(p, json.loads(p.read_text())) for p in sorted(results_dir.glob("*.json"))]
+
+
+def charts(results: Results, docs: Path = OUT.parent) -> dict[Path, dict[str, Any]]:
     """docs/<file> -> the result whose chart it is."""
-    shaped = (json.loads(p.read_text()) for p in sorted(results_dir.glob("*.json")))
-    return {OUT.parent / r["chart"]["file"]: r for r in shaped if "chart" in r}
+    return {docs / r["chart"]["file"]: r for _, r in results if "chart" in r}
 
 
-def render(results_dir: Path = RESULTS_DIR) -> str:
+def stale_charts(charts: dict[Path, dict[str, Any]]) -> list[str]:
+    """The charts whose file is missing or differs from what their result draws now."""
+    stale = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for path, result in charts.items():
+            fresh = Path(tmp) / path.name
+            draw_chart(result, fresh)
+            if not path.is_file() or path.read_bytes() != fresh.read_bytes():
+                stale.append(path.name)
+    return stale
+
+
+def render(results: Results) -> str:
     lines = [INTRO]
-    found = sorted(results_dir.glob("*.json"))
-    shaped = [(p, json.loads(p.read_text())) for p in found]
-    for _, result in (x for x in shaped if "tables" in x[1]):
+    for _, result in (x for x in results if "tables" in x[1]):
         lines += current(result)
-    for path, result in (x for x in shaped if "tables" not in x[1]):
+    for path, result in (x for x in results if "tables" not in x[1]):
         lines += legacy(path.stem, result)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -157,18 +174,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
     args = parser.parse_args()
-    text = render()
+    results = load()
+    text = render(results)
     if args.check:
-        missing = [path.name for path in charts() if not path.is_file()]
-        if not OUT.is_file() or OUT.read_text() != text or missing:
-            raise SystemExit(
-                f"{OUT} is stale (charts missing: {missing}): run benchmarks/render.py"
-            )
+        stale = stale_charts(charts(results))
+        if not OUT.is_file() or OUT.read_text() != text or stale:
+            raise SystemExit(f"{OUT} or its charts {stale} are stale: run benchmarks/render.py")
         return
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(text)
     print(f"wrote {OUT}")
-    for path, result in charts().items():
+    for path, result in charts(results).items():
         draw_chart(result, path)
         print(f"wrote {path}")
 

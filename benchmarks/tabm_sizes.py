@@ -122,8 +122,9 @@ COMMAND = " ".join(["PYTHONPATH=src python benchmarks/tabm_sizes.py", *sys.argv[
 
 
 def save(name: str, tables: list[dict], raw: dict, threads: int) -> None:
-    # Each dataset's table keeps the command that measured it (runs side by side, one each).
-    commands = dict.fromkeys(v.get("command", COMMAND) for v in raw.values())
+    # Each dataset's table keeps the command that measured it (runs side by side, one each);
+    # a table saved before commands were kept per dataset has none to show.
+    commands = dict.fromkeys(v["command"] for v in raw.values() if "command" in v)
     save_result(
         name,
         title="TabM's size on a CPU: k, d_block and piecewise-linear embeddings",
