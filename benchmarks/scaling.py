@@ -1,12 +1,14 @@
 """How the default bake-off's cost grows with the data: synthetic mixed-type tables of 1k,
 10k and 100k rows x 20 columns (numbers, categories, booleans, missing values), and a wide
 input (5,000 grayscale 28x28 images: 784 pixel columns), each through the real pipeline
-(`make run`'s `python -m bakeoff.warm dvc exp run`, default line-up, quick verdict settings) in a scratch copy of the project.
+(`make run`'s `python -m bakeoff.warm dvc exp run`, default line-up, quick verdict settings)
+in a scratch copy of the project, with a time budget per network fit (`trainer.max_time`,
+`--max-time`; none: `--max-time 0`): a fit it stops is listed as guarded.
 
 Per contestant: fit time, p95 latency (1,000 rows), peak memory, and whether it was guarded
 (an approximation or a skip, with the reason); per table: the pipeline's wall time.
 
-    python benchmarks/scaling.py [--rows 1000 10000 100000] [--wide/--no-wide]
+    python benchmarks/scaling.py [--rows 1000 10000 100000] [--wide/--no-wide] [--max-time 60]
 """
 
 from __future__ import annotations
@@ -101,14 +103,18 @@ def contestant_rows(
     return rows
 
 
-def run_table(label: str, files: dict[str, Path], card_text: str, name: str) -> dict:
+def run_table(
+    label: str, files: dict[str, Path], card_text: str, name: str, budget: list[str]
+) -> dict:
     project = KEEP / label
     shutil.rmtree(project, ignore_errors=True)
     project.mkdir(parents=True)
     copy_project(project, {**files, f"conf/data/{name}.yaml": write_card(card_text, name)})
     # As `make run` runs it: under the warm stage server (bakeoff.warm).
     stages, total, _ = timed_run(
-        project, ["-S", f"data={name}", *QUICK_VERDICT], (sys.executable, "-m", "bakeoff.warm")
+        project,
+        ["-S", f"data={name}", *QUICK_VERDICT, *budget],
+        (sys.executable, "-m", "bakeoff.warm"),
     )
     return {"project": project, "stages": stages, "total": total}
 
@@ -120,7 +126,7 @@ def write_card(text: str, name: str) -> Path:
     return path
 
 
-def save(pipelines: list[dict], rows: list[dict]) -> None:
+def save(pipelines: list[dict], rows: list[dict], max_time: float) -> None:
     """The results so far: written after every table, so that a long run stopped part-way
     still leaves what it measured."""
     save_result(
@@ -128,24 +134,35 @@ def save(pipelines: list[dict], rows: list[dict]) -> None:
         title="How the default bake-off's cost grows with rows (and with 784 pixel columns)",
         command=" ".join(["python benchmarks/scaling.py", *sys.argv[1:]]),
         tables=[
-            {"caption": "the pipeline's wall time (quick verdict settings)", "rows": pipelines},
+            {"caption": f"the pipeline's wall time ({settings(max_time)})", "rows": pipelines},
             {"caption": "per contestant", "rows": rows},
         ],
         notes=[
             "fit: the final fit alone, warm; latency: p95 to predict 1,000 raw rows through "
             "the saved model; stage: the contestant's whole stage (fit, evaluation, "
             "importance, refits).",
-            "guard: an approximation or a refusal the contestant applied, with its reason.",
+            "guard: an approximation or a refusal the contestant applied, with its reason; "
+            "the time budget bounds every network fit (refits and learning-curve points "
+            "too), and the guard column says whether it stopped the final fit.",
         ],
         chart={"table": 1, "x": "rows", "y": "fit s", "series": "model", "file": "scaling.svg"},
     )
+
+
+def settings(max_time: float) -> str:
+    budget = f"trainer.max_time={max_time:g} s per network fit" if max_time else "no time budget"
+    return f"quick verdict settings, {budget}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="*", default=[1_000, 10_000, 100_000])
     parser.add_argument("--wide", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--max-time", type=float, default=60.0, help="seconds per network fit; 0: no budget"
+    )
     args = parser.parse_args()
+    budget = ["-S", f"trainer.max_time={args.max_time:g}"] if args.max_time else []
     KEEP.mkdir(parents=True, exist_ok=True)
     pipelines, rows = [], []
     for n in args.rows:
@@ -153,11 +170,11 @@ def main() -> None:
         csv = KEEP / f"{name}.csv"
         mixed_table(n).to_csv(csv, index=False)
         text = card(name, {"kind": "file", "path": f"data/external/{name}.csv"}, "label")
-        result = run_table(name, {f"data/external/{name}.csv": csv}, text, name)
+        result = run_table(name, {f"data/external/{name}.csv": csv}, text, name, budget)
         print(f"{name}: {result['total']:.0f} s", flush=True)
         pipelines.append({"table": f"{n:,} rows x 20", "pipeline s": round(result["total"], 1)})
         rows += contestant_rows(result["project"], result["stages"], f"{n:,} rows", n)
-        save(pipelines, rows)
+        save(pipelines, rows, args.max_time)
     if args.wide:
         name = "wide_images"
         npz = wide_images(5_000, KEEP)
@@ -171,12 +188,12 @@ def main() -> None:
                 "defaults": [{"/model@_global_.models.cnn": "cnn"}],
             },
         )
-        result = run_table(name, {f"data/external/{name}.npz": npz}, text, name)
+        result = run_table(name, {f"data/external/{name}.npz": npz}, text, name, budget)
         pipelines.append(
             {"table": "5,000 images, 784 pixels", "pipeline s": round(result["total"], 1)}
         )
         rows += contestant_rows(result["project"], result["stages"], "784 pixels")
-        save(pipelines, rows)
+        save(pipelines, rows, args.max_time)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,17 @@ def test_markdown_lists_every_model():
     assert sum(line.startswith("|") for line in every.splitlines()) == 2 + 3
 
 
+def test_a_guarded_model_is_ranked_and_its_guard_is_said_under_the_table():
+    rows = [{**r, "cost": {}} for r in ROWS]
+    rows[1]["cost"]["guard"] = "stopped by its time budget after 3 of 100 epochs"
+    ranked = rank_models(rows, "classification")
+    text = leaderboard_markdown(ranked, summarize(ranked, "classification"))
+    main = text.split("Every metric:")[0]
+    assert "Guarded: **mlp** stopped by its time budget after 3 of 100 epochs." in main
+    plain = rank_models(ROWS, "classification")
+    assert "Guarded" not in leaderboard_markdown(plain, summarize(plain, "classification"))
+
+
 def test_failed_models_are_listed_with_their_reason():
     from bakeoff.reporting.leaderboard import failed_markdown
 

@@ -68,4 +68,10 @@ def test_the_terminal_summary_has_six_columns_fits_100_columns_and_names_the_rep
     assert "0.951 ± 0.02" in table[2] and "12.5 s" in table[2] and "3.25 ms" in table[2]
     assert lines[-1] == "Report: reports/breast_cancer/report.html"
     assert "Failed to train: broken_model" in text
+    assert "Guarded" not in text
+    guarded = board(names)
+    guarded["models"]["logreg"]["cost"] = {"guard": "RBF kernel approximated " * 8}
+    text = terminal_summary(guarded, "reports/breast_cancer/report.html")
+    assert "Guarded: logreg RBF kernel approximated" in text
+    assert max(len(line) for line in text.splitlines()) <= TERMINAL_WIDTH
     assert lines[0].startswith("No significant difference at this data size")

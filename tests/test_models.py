@@ -132,6 +132,11 @@ def test_svm_switches_to_the_kernel_approximation_above_the_row_guard(mixed_fram
     assert not exact.estimator.approximate_ and approximate.estimator.approximate_
     for model in (exact, approximate):
         assert (model.predict(X) == y).mean() > 0.75
+    # The leaderboard says why (describe() goes into train.json and the cost ledger).
+    assert "guard" not in exact.describe()
+    assert approximate.describe()["guard"] == (
+        "RBF kernel approximated (Nystroem, 30 components): 60 training rows > max_exact_rows 50"
+    )
 
 
 def test_same_config_data_and_seed_give_identical_predictions(mixed_frame):

@@ -122,6 +122,45 @@ def test_early_stopping_restores_best_epoch_and_leaves_no_files(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []  # no lightning_logs/, no checkpoints
 
 
+def test_a_time_budget_stops_at_an_epoch_end_keeps_the_best_epoch_and_says_so():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 10)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    budget = {**CPU, "max_time": 1e-6}  # spent within the first epoch
+    model = _model(max_epochs=50, patience=50, trainer=budget)
+    model.fit(X[:200], y[:200], X[200:], y[200:])
+    assert model.stopped_by_ == "max_time"
+    assert len(model.history_) == 1 and "val/loss" in model.history_[0]  # validated first
+    assert model.guard() == (
+        "stopped by its time budget (trainer.max_time=1e-06) after 1 of 50 epochs, "
+        "before early stopping; best epoch 0 kept"
+    )
+    # Within its budget a fit ends by its own rule, and nothing is said.
+    unbounded = _model(max_epochs=3, trainer={**CPU, "max_time": "00:01:00:00"})
+    unbounded.fit(X[:200], y[:200], X[200:], y[200:])
+    assert unbounded.stopped_by_ == "max_epochs" and unbounded.guard() is None
+    stopped = _model(max_epochs=200, patience=2, lr=0.05).fit(X[:200], y[:200], X[200:], y[200:])
+    assert stopped.stopped_by_ == "early_stopping" and stopped.guard() is None
+
+
+def test_the_mlp_factory_records_the_time_budget_as_its_guard():
+    X, y = _classification()
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(10)])
+    model = mlp(
+        "classification", hidden_sizes=[8], max_epochs=40, trainer={**CPU, "max_time": 1e-6}
+    )
+    model.fit(frame.iloc[:200], pd.Series(y[:200]), frame.iloc[200:], pd.Series(y[200:]))
+    assert model.describe()["guard"].startswith("stopped by its time budget")
+    assert "guard" not in _small_mlp(max_epochs=2).fit(frame, pd.Series(y)).describe()
+
+
+@pytest.mark.parametrize("bad", ["5 minutes", "00:05:00", -1, 0, True, [60]])
+def test_a_time_budget_that_is_not_seconds_or_dd_hh_mm_ss_is_refused_before_training(bad):
+    X, y = _classification()
+    with pytest.raises(ValueError, match=r"trainer\.max_time must be"):
+        _model(trainer={**CPU, "max_time": bad}).fit(X, y)
+
+
 def test_without_validation_trains_max_epochs_and_keeps_last():
     X, y = _classification()
     model = _model(max_epochs=4).fit(X, y)

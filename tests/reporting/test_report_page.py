@@ -78,6 +78,7 @@ BOARD = {
     "models": {
         "logreg": row(1, "classical", 0.9736842, parameters=31),
         "mlp": row(2, "deep", 0.96491228, parameters=75_234, peak_memory_mb=1530.2),
+        "tabm": row(3, "deep", 0.95, parameters=812_345, k=16, guard="stopped by <its> budget"),
     },
     "failed": {"<svm>": {"error": "ValueError: C <= 0", "run_id": "r1"}},
     "verdict": {
@@ -163,6 +164,8 @@ def test_every_section_renders_with_readable_numbers_and_escaped_text(plots):
     assert "0.9727 ± 0.028" in html  # resampled mean ± half-width
     assert "1.23 s" in html and "3.25 ms" in html and "1,530 MB" in html
     assert "p = 0.51" in html and "+0.008772" in html and "75,234 parameters" in html
+    assert "812,345 parameters (k = 16 members)" in html  # TabM's members, in the cost ledger
+    assert "Guarded: tabm stopped by &lt;its&gt; budget." in html
     # user-supplied text is escaped, never markup
     assert "&lt;svm&gt; failed to train" in html and "3 rows &lt;dup&gt;" in html
     assert "<svm>" not in html

@@ -90,6 +90,8 @@ def cost_ledger(
             "gpu_peak_memory_mb",
             "parameters",
             "tree_nodes",
+            "k",  # members of a network that is an ensemble (TabM)
+            "guard",  # what cut the fit short or approximated it, in words
         )
     }
     ledger.update({k: scores.get(k) for k in ("latency_p50_ms", "latency_p95_ms", "model_size_mb")})

@@ -152,6 +152,7 @@ class RBFSupportVectors(BaseEstimator):
         X = np.asarray(X, dtype=float)
         classify = self.task == "classification"
         self.approximate_ = len(X) > self.max_exact_rows
+        self.train_rows_ = len(X)
         if not self.approximate_:
             # Platt scaling, as scikit-learn now spells SVC(probability=True).
             model = (
@@ -180,6 +181,16 @@ class RBFSupportVectors(BaseEstimator):
         if classify:
             self.classes_ = self.model_.classes_
         return self
+
+    def guard(self) -> str | None:
+        """The approximation, in words, when the fit used it (the leaderboard shows it)."""
+        if not self.approximate_:
+            return None
+        return (
+            f"RBF kernel approximated (Nystroem, {min(self.n_components, self.train_rows_)} "
+            f"components): {self.train_rows_:,} training rows > max_exact_rows "
+            f"{self.max_exact_rows:,}"
+        )
 
     def predict(self, X) -> np.ndarray:
         return self.model_.predict(np.asarray(X, dtype=float))

@@ -63,6 +63,10 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "resume": False,
     # Refuse to train when the estimated memory exceeds this (None: what is free now).
     "max_memory_mb": None,
+    # A time budget per fit: seconds, or Lightning's "DD:HH:MM:SS" (None: none). Checked at
+    # the end of each epoch (the epoch's validation included); when it is spent the fit stops
+    # and keeps its best epoch so far, and the record says so (`stopped_by_`).
+    "max_time": None,
     # Record CPU, memory and GPU use in the model's MLflow run (MLflow's system metrics, with
     # psutil and, on NVIDIA GPUs, pynvml). Read by bakeoff.tracking, never by Lightning.
     "system_metrics": True,
@@ -295,6 +299,44 @@ def split_layout(layout: dict[str, Any] | None, n_features: int) -> tuple[int, l
     return n_numeric, cardinalities
 
 
+def time_budget(max_time: Any) -> training.Callback | None:
+    """Lightning's Timer for `trainer.max_time` (seconds, or "DD:HH:MM:SS"), checked at each
+    epoch's end so that every epoch it lets finish has its validation; None without one."""
+    if max_time is None:
+        return None
+    from datetime import timedelta
+
+    from bakeoff.models import training
+
+    if isinstance(max_time, bool) or not isinstance(max_time, (int, float, str)):
+        raise ValueError(f"trainer.max_time must be seconds or 'DD:HH:MM:SS', got {max_time!r}")
+    if isinstance(max_time, str):
+        try:
+            days, hours, minutes, seconds = (int(part) for part in max_time.split(":"))
+        except ValueError:
+            raise ValueError(
+                f"trainer.max_time must be seconds or 'DD:HH:MM:SS', got {max_time!r}"
+            ) from None
+        duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    else:
+        duration = timedelta(seconds=max_time)
+    if duration.total_seconds() <= 0:
+        raise ValueError(f"trainer.max_time must be positive, got {max_time!r}")
+    return training.Timer(duration=duration, interval="epoch")
+
+
+def stop_reason(trainer: training.L.Trainer, timer: training.Callback | None) -> str:
+    """Why the fit ended: "early_stopping", "max_time" (the budget was spent first) or
+    "max_epochs"."""
+    from bakeoff.models import training
+
+    stopped = [c for c in trainer.callbacks if isinstance(c, training.EarlyStopping)]
+    if any(c.stopped_epoch > 0 for c in stopped):
+        return "early_stopping"
+    spent = timer is not None and timer.time_remaining() <= 0
+    return "max_time" if spent and trainer.current_epoch < trainer.max_epochs else "max_epochs"
+
+
 def text_blocks(layout: dict[str, Any] | None) -> list[dict[str, int]]:
     """The token-id blocks of a layout, one per text column ({"vocabulary", "length"})."""
     return list((layout or {}).get("texts") or [])
@@ -389,6 +431,8 @@ class _LightningEstimator(BaseEstimator):
             torch.from_numpy(X), y_train, self.batch_size, seed=self.random_state
         )
         callbacks = self._make_callbacks(val is not None, keep_best)
+        timer = time_budget(config["max_time"])
+        callbacks += [timer] if timer is not None else []
         n_val = 0 if val is None else len(val[0])
         callbacks.append(training.FitTimeEstimate(type(self).__name__, len(X), n_val))
         callbacks += training.checkpoint_callbacks(
@@ -426,6 +470,7 @@ class _LightningEstimator(BaseEstimator):
             )
 
         self._finish(network, module.history, keep_best)
+        self.stopped_by_ = stop_reason(trainer, timer)
         return self
 
     def _trainer_config(self) -> dict[str, Any]:
@@ -435,7 +480,20 @@ class _LightningEstimator(BaseEstimator):
             raise ValueError(
                 f"unknown trainer option(s) {unknown}; allowed: {sorted(TRAINER_DEFAULTS)}"
             )
-        return {**TRAINER_DEFAULTS, **given}
+        config = {**TRAINER_DEFAULTS, **given}
+        time_budget(config["max_time"])  # a bad value fails before any work
+        return config
+
+    def guard(self) -> str | None:
+        """What cut this fit short of its own stopping rule, in words (None: nothing)."""
+        if getattr(self, "stopped_by_", None) != "max_time":
+            return None
+        budget = self._trainer_config()["max_time"]
+        return (
+            f"stopped by its time budget (trainer.max_time={budget}) after "
+            f"{len(self.history_)} of {self.max_epochs} epochs, before early stopping; "
+            f"best epoch {self.best_epoch_} kept"
+        )
 
     def _encode_fit(self, y: np.ndarray) -> torch.Tensor:
         if self.task == "classification":

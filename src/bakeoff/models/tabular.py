@@ -265,7 +265,8 @@ class TabularModel:
 
     def describe(self) -> dict[str, Any]:
         """Size figures for the cost ledger: parameters (networks) or tree nodes (ensembles),
-        and k, the members of a network that is an ensemble (TabM)."""
+        k, the members of a network that is an ensemble (TabM), and `guard`: what cut the fit
+        short or approximated it (a time budget, the SVM's kernel approximation), in words."""
         est = self.estimator
         info: dict[str, Any] = {
             "estimator": type(est).__name__,
@@ -286,4 +287,7 @@ class TabularModel:
             info["parameters"] = int(np.size(est.coef_) + np.size(getattr(est, "intercept_", 0)))
         if hasattr(est, "k_"):
             info["k"] = int(est.k_)  # members of a network that is an ensemble (TabM)
+        guard = est.guard() if callable(getattr(est, "guard", None)) else None
+        if guard:
+            info["guard"] = guard
         return info

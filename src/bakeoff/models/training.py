@@ -19,7 +19,13 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    ModelCheckpoint,
+    Timer,
+)
 from torch import nn
 
 from bakeoff.models.deep import MONITOR, TensorBatches, _process_group, average_members
@@ -35,6 +41,7 @@ __all__ = [
     "LastCheckpoint",
     "ModelCheckpoint",
     "RandomState",
+    "Timer",
     "TrainingModule",
     "checkpoint_callbacks",
     "quiet_trainer_announcements",

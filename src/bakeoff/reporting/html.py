@@ -19,7 +19,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from bakeoff.reporting import formatting as fmt
-from bakeoff.reporting.leaderboard import leaderboard_rows, metrics_table, verdict
+from bakeoff.reporting.leaderboard import guarded, leaderboard_rows, metrics_table, verdict
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -31,16 +31,21 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     text_columns: int | set[int] = 1  # the first n columns, or these, hold labels
-    wrap: set[int] = field(default_factory=set)
+    wrap: set[int] = field(default_factory=set)  # long text: wraps, at least 16em wide
+    breaks: set[int] = field(default_factory=set)  # short text: may break between words
 
     @property
     def classes(self) -> list[str]:
         text = self.text_columns
         labels = text if isinstance(text, set) else set(range(text))
-        return [
-            "text wrap" if i in self.wrap else "text" if i in labels else ""
-            for i in range(len(self.header))
-        ]
+        return [self._class(i, labels) for i in range(len(self.header))]
+
+    def _class(self, column: int, labels: set[int]) -> str:
+        if column in self.wrap:
+            return "text wrap"
+        if column in self.breaks:
+            return "breaks"  # right-aligned like the numbers around it
+        return "text" if column in labels else ""
 
 
 def data_uri(path: Path) -> str:
@@ -92,6 +97,7 @@ def leaderboard_context(board: dict[str, Any], task: str) -> dict[str, Any]:
         "metric": board["metric"],
         "main": Table(header, rows, text_columns=3),
         "all": Table(all_header, all_rows, text_columns=2),
+        "guarded": guarded(ranked),
         "failed": [(n, f["error"]) for n, f in board.get("failed", {}).items()],
     }
 
@@ -127,9 +133,11 @@ def curves_context(curve: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def weights_text(cost: dict[str, Any]) -> str:
-    """A model's size in its own unit: parameters (networks, linear models) or tree nodes."""
+    """A model's size in its own unit: parameters (networks, linear models; with k, the
+    members of a network that is an ensemble) or tree nodes."""
     if cost.get("parameters") is not None:
-        return f"{fmt.count(cost['parameters'])} parameters"
+        members = f" (k = {cost['k']} members)" if cost.get("k") else ""
+        return f"{fmt.count(cost['parameters'])} parameters{members}"
     if cost.get("tree_nodes") is not None:
         return f"{fmt.count(cost['tree_nodes'])} tree nodes"
     return ""
@@ -177,7 +185,9 @@ def cost_context(board: dict[str, Any], latency_rows: int | None) -> dict[str, A
         "latency_rows": latency_rows or 1000,
         "hardware": hardware,
         "mixed": len(fingerprints) > 1,
-        "main": Table(header, main, text_columns=2),
+        # The weights cell may break: "812,345 parameters (k = 16 members)" on one line
+        # would widen the table past the page.
+        "main": Table(header, main, text_columns=2, breaks={len(header) - 1}),
         "refits": Table(
             ["model", "resample fits", "resample wall time", "tuning budget"], refits, wrap={3}
         ),

@@ -75,6 +75,12 @@ def terminal_rows(ranked: list[dict[str, Any]], metric: str) -> tuple[list[str],
     return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]
 
 
+def guarded(ranked: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(model, what cut its fit short or approximated it) for the ranked models that were
+    guarded: a time budget, the SVM's kernel approximation. Their scores stand, with this."""
+    return [(r["model"], r["cost"]["guard"]) for r in ranked if (r.get("cost") or {}).get("guard")]
+
+
 def failed_markdown(failed: dict[str, dict[str, str]]) -> str:
     if not failed:
         return ""
@@ -107,6 +113,8 @@ def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) 
             "",
             fmt.markdown_table(header, rows, align="rllrrrrl"),
             "",
+            *[f"Guarded: **{name}** {text}." for name, text in guarded(ranked)],
+            *([""] if guarded(ranked) else []),
             "Every metric:",
             "",
             fmt.markdown_table(all_header, all_rows, align="ll" + "r" * (len(all_header) - 2)),
@@ -138,6 +146,8 @@ def terminal_summary(board: dict[str, Any], report: str) -> str:
             row[1] = row[1] if len(row[1]) <= keep else row[1][: keep - 1] + "…"
         table = fmt.markdown_table(header, rows, align="rllrrr")
     lines = [fmt.wrap(verdict(board), TERMINAL_WIDTH), "", table]
+    for name, text in guarded(ranked):
+        lines += ["", fmt.wrap(f"Guarded: {name} {text}.", TERMINAL_WIDTH)]
     if board.get("failed"):
         lines += ["", "Failed to train: " + ", ".join(board["failed"])]
     lines += ["", f"Report: {report}"]
