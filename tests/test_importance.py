@@ -147,3 +147,42 @@ def test_a_known_baseline_is_not_predicted_again_and_gives_the_same_importances(
     given = permutation_importance(predict, scorer, X, y, baseline=baseline, **kwargs)
     assert calls == [3 * 2 * len(X)]  # the columns' shuffles stacked, no baseline call
     assert given == fresh
+
+
+def test_a_large_test_split_is_sampled_to_max_rows_with_the_samples_own_baseline():
+    from bakeoff.evaluation.scoring import importance_on_test
+    from bakeoff.params import compose_conf, params_from_mapping
+    from conftest import PROJECT_ROOT
+
+    model, X, y = fitted_model()
+    calls = []
+
+    def predict(frame):
+        calls.append(len(frame))
+        return predict_frame(model)(frame)
+
+    def importance(max_rows):
+        overrides = [f"compare.importance.max_rows={max_rows}", "compare.importance.repeats=2"]
+        params = params_from_mapping(compose_conf(PROJECT_ROOT / "conf", overrides))
+        scores = score("classification", y, predict_frame(model)(X))
+        calls.clear()
+        return importance_on_test(predict, "classification", X, y, params, scores)
+
+    whole = importance("null")
+    assert (whole["rows"], whole["test_rows"]) == (300, 300)
+    assert calls == [3 * 2 * 300]  # no baseline call: the test scores are the baseline
+    sampled = importance(100)
+    assert (sampled["rows"], sampled["test_rows"]) == (100, 300)
+    assert calls == [100, 3 * 2 * 100]  # the sample's own baseline, then its shuffles
+    assert importance(100)["columns"] == sampled["columns"]  # seeded: the same sample
+    assert sampled["columns"] != whole["columns"]
+    assert sampled["columns"]["signal"]["mean"] > 10 * abs(sampled["columns"]["noise"]["mean"])
+
+
+def test_max_rows_below_one_is_refused_by_name():
+    import pytest
+
+    from bakeoff.params import ImportanceConfig
+
+    with pytest.raises(ValueError, match=r"compare\.importance\.max_rows must be >= 1"):
+        ImportanceConfig(max_rows=0)

@@ -146,6 +146,15 @@ class LearningCurveConfig:
 class ImportanceConfig:
     repeats: int = 5  # shuffles per column
     metric: str | None = None  # None: log_loss (classification) or rmse (regression)
+    # Test rows shuffled at most: a larger test split gives a seeded sample of this many
+    # (each column costs repeats x rows predictions); None: every test row.
+    max_rows: int | None = 5000
+
+    def __post_init__(self):
+        if self.max_rows is not None and self.max_rows < 1:
+            raise ValueError(
+                f"compare.importance.max_rows must be >= 1 or null, got {self.max_rows}"
+            )
 
 
 @dataclass(frozen=True)

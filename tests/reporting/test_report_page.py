@@ -101,6 +101,8 @@ BOARD = {
         "classical": {"model": "logreg", "top": [["worst radius", 0.0412345], ["x", 0.001]]},
         "deep": {"model": "mlp", "top": [["worst radius", 0.05]]},
         "agreement": {"spearman": 0.6, "p_value": 0.0004, "columns": 30},
+        "rows": 5000,
+        "test_rows": 9769,
     },
 }
 CARD = {
@@ -166,6 +168,7 @@ def test_every_section_renders_with_readable_numbers_and_escaped_text(plots):
     assert "p = 0.51" in html and "+0.008772" in html and "75,234 parameters" in html
     assert "812,345 parameters (k = 16 members)" in html  # TabM's members, in the cost ledger
     assert "Guarded: tabm stopped by &lt;its&gt; budget." in html
+    assert "Permutation importance on a seeded sample of 5,000 of the 9,769 test rows" in html
     # user-supplied text is escaped, never markup
     assert "&lt;svm&gt; failed to train" in html and "3 rows &lt;dup&gt;" in html
     assert "<svm>" not in html

@@ -51,25 +51,32 @@ def time_latency(
 def importance_on_test(
     predict, task: str, X: pd.DataFrame, y: pd.Series, params: Params, scores: dict[str, float]
 ) -> dict[str, Any]:
-    """Permutation importance of the raw test columns (see bakeoff.importance); `scores`:
-    the unshuffled test scores, so the baseline is not predicted again."""
+    """Permutation importance of the raw test columns (see bakeoff.importance), on at most
+    `compare.importance.max_rows` of them (a seeded sample); `scores`: the unshuffled test
+    scores, so the baseline is not predicted again when every row is used."""
     config = params.compare.importance
     metric = config.metric or DEFAULT_METRIC[task]
+    baseline = scores.get(metric)
+    test_rows = len(X)
+    if config.max_rows is not None and test_rows > config.max_rows:
+        rows = X.sample(n=config.max_rows, random_state=params.seed).index
+        X, y, baseline = X.loc[rows], y.loc[rows], None  # the sample's own baseline
     start = time.perf_counter()
     columns = permutation_importance(
         predict,
         lambda y_true, predictions: score(task, y_true, predictions, only=[metric]),
-        X,
-        y,
+        X.reset_index(drop=True),
+        y.reset_index(drop=True),
         metric=metric,
         repeats=config.repeats,
         seed=params.seed,
-        baseline=scores.get(metric),
+        baseline=baseline,
     )
     return {
         "metric": metric,
         "repeats": config.repeats,
-        "test_rows": len(X),
+        "rows": len(X),
+        "test_rows": test_rows,
         "seconds": time.perf_counter() - start,
         "columns": columns,
     }

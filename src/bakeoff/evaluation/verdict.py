@@ -253,7 +253,11 @@ def importance_summary(
         for f, m in chosen.items()
     }
     if chosen:
-        result["metric"] = importances[next(iter(chosen.values()))]["metric"]
+        first = importances[next(iter(chosen.values()))]
+        result["metric"] = first["metric"]
+        # Rows shuffled, of the test rows (older records: every test row).
+        result["rows"] = first.get("rows", first.get("test_rows"))
+        result["test_rows"] = first.get("test_rows")
     if len(chosen) == 2:
         result["agreement"] = rank_agreement(
             importances[chosen["classical"]]["columns"], importances[chosen["deep"]]["columns"]

@@ -221,8 +221,16 @@ def importance_context(board: dict[str, Any]) -> dict[str, Any] | None:
             if rho is not None
             else "undefined (an importance is constant)"
         )
+    shuffled, test_rows = found.get("rows"), found.get("test_rows")
+    if shuffled is None or test_rows is None:
+        where = "the test split"
+    elif shuffled < test_rows:
+        where = f"a seeded sample of {fmt.count(shuffled)} of the {fmt.count(test_rows)} test rows"
+    else:
+        where = f"the {fmt.count(test_rows)} test rows"
     return {
         "metric": found["metric"],
+        "where": where,
         "agreement": {"columns": agreement["columns"], "text": text} if agreement else None,
         "table": Table(header, rows, text_columns={2 * i for i in range(len(families))}),
     }
