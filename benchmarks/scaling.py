@@ -9,6 +9,7 @@ Per contestant: fit time, p95 latency (1,000 rows), peak memory, and whether it 
 (an approximation or a skip, with the reason); per table: the pipeline's wall time.
 
     python benchmarks/scaling.py [--rows 1000 10000 100000] [--wide/--no-wide] [--max-time 60]
+                                  [--name NAME]
 """
 
 from __future__ import annotations
@@ -126,11 +127,11 @@ def write_card(text: str, name: str) -> Path:
     return path
 
 
-def save(pipelines: list[dict], rows: list[dict], max_time: float) -> None:
+def save(pipelines: list[dict], rows: list[dict], max_time: float, name: str | None) -> None:
     """The results so far: written after every table, so that a long run stopped part-way
     still leaves what it measured."""
     save_result(
-        "scaling",
+        f"scaling_{name}" if name else "scaling",
         title="How the default bake-off's cost grows with rows (and with 784 pixel columns)",
         command=" ".join(["python benchmarks/scaling.py", *sys.argv[1:]]),
         tables=[
@@ -145,7 +146,10 @@ def save(pipelines: list[dict], rows: list[dict], max_time: float) -> None:
             "the time budget bounds every network fit (refits and learning-curve points "
             "too), and the guard column says whether it stopped the final fit.",
         ],
-        chart={"table": 1, "x": "rows", "y": "fit s", "series": "model", "file": "scaling.svg"},
+        # One chart, of the main run (a named run is a variant of one table).
+        chart=None
+        if name
+        else {"table": 1, "x": "rows", "y": "fit s", "series": "model", "file": "scaling.svg"},
     )
 
 
@@ -161,6 +165,7 @@ def main() -> None:
     parser.add_argument(
         "--max-time", type=float, default=60.0, help="seconds per network fit; 0: no budget"
     )
+    parser.add_argument("--name", help="results file scaling_<name>.json (default: scaling.json)")
     args = parser.parse_args()
     budget = ["-S", f"trainer.max_time={args.max_time:g}"] if args.max_time else []
     KEEP.mkdir(parents=True, exist_ok=True)
@@ -174,7 +179,7 @@ def main() -> None:
         print(f"{name}: {result['total']:.0f} s", flush=True)
         pipelines.append({"table": f"{n:,} rows x 20", "pipeline s": round(result["total"], 1)})
         rows += contestant_rows(result["project"], result["stages"], f"{n:,} rows", n)
-        save(pipelines, rows, args.max_time)
+        save(pipelines, rows, args.max_time, args.name)
     if args.wide:
         name = "wide_images"
         npz = wide_images(5_000, KEEP)
@@ -193,7 +198,7 @@ def main() -> None:
             {"table": "5,000 images, 784 pixels", "pipeline s": round(result["total"], 1)}
         )
         rows += contestant_rows(result["project"], result["stages"], "784 pixels")
-        save(pipelines, rows, args.max_time)
+        save(pipelines, rows, args.max_time, args.name)
 
 
 if __name__ == "__main__":
