@@ -179,6 +179,17 @@ def test_a_large_test_split_is_sampled_to_max_rows_with_the_samples_own_baseline
     assert sampled["columns"]["signal"]["mean"] > 10 * abs(sampled["columns"]["noise"]["mean"])
 
 
+def test_a_wide_input_gets_fewer_rows_so_the_predictions_stay_within_the_budget():
+    from bakeoff.params import ImportanceConfig
+
+    config = ImportanceConfig(repeats=5, max_rows=5000, max_predictions=500_000)
+    assert config.rows_for(114, 30) == 114  # a small table: every row
+    assert config.rows_for(20_000, 20) == 5000  # 20 x 5 x 5000 = 500,000
+    assert config.rows_for(1016, 784) == 127  # 784 pixels: 784 x 5 x 127 <= 500,000
+    assert config.rows_for(1016, 10**6) == 1  # never none
+    assert ImportanceConfig(max_rows=None, max_predictions=None).rows_for(10**6, 10) == 10**6
+
+
 def test_max_rows_below_one_is_refused_by_name():
     import pytest
 
@@ -186,3 +197,5 @@ def test_max_rows_below_one_is_refused_by_name():
 
     with pytest.raises(ValueError, match=r"compare\.importance\.max_rows must be >= 1"):
         ImportanceConfig(max_rows=0)
+    with pytest.raises(ValueError, match=r"compare\.importance\.max_predictions must be >= 1"):
+        ImportanceConfig(max_predictions=0)

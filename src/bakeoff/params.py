@@ -149,12 +149,22 @@ class ImportanceConfig:
     # Test rows shuffled at most: a larger test split gives a seeded sample of this many
     # (each column costs repeats x rows predictions); None: every test row.
     max_rows: int | None = 5000
+    # Rows predicted in all (columns x repeats x rows) at most: a wide input (784 pixels)
+    # gets a smaller row sample; None: no limit.
+    max_predictions: int | None = 500_000
 
     def __post_init__(self):
-        if self.max_rows is not None and self.max_rows < 1:
-            raise ValueError(
-                f"compare.importance.max_rows must be >= 1 or null, got {self.max_rows}"
-            )
+        for name in ("max_rows", "max_predictions"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"compare.importance.{name} must be >= 1 or null, got {value}")
+
+    def rows_for(self, test_rows: int, columns: int) -> int:
+        """How many test rows to shuffle: every one, or fewer by max_rows and max_predictions."""
+        rows = test_rows if self.max_rows is None else min(test_rows, self.max_rows)
+        if self.max_predictions is not None:
+            rows = min(rows, max(1, self.max_predictions // max(1, columns * self.repeats)))
+        return rows
 
 
 @dataclass(frozen=True)

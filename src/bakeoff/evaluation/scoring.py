@@ -51,15 +51,17 @@ def time_latency(
 def importance_on_test(
     predict, task: str, X: pd.DataFrame, y: pd.Series, params: Params, scores: dict[str, float]
 ) -> dict[str, Any]:
-    """Permutation importance of the raw test columns (see bakeoff.importance), on at most
-    `compare.importance.max_rows` of them (a seeded sample); `scores`: the unshuffled test
-    scores, so the baseline is not predicted again when every row is used."""
+    """Permutation importance of the raw test columns (see bakeoff.importance), on a seeded
+    sample of them when the test split is over `compare.importance.max_rows` or the work over
+    `max_predictions`; `scores`: the unshuffled test scores, so the baseline is not
+    predicted again when every row is used."""
     config = params.compare.importance
     metric = config.metric or DEFAULT_METRIC[task]
     baseline = scores.get(metric)
     test_rows = len(X)
-    if config.max_rows is not None and test_rows > config.max_rows:
-        rows = X.sample(n=config.max_rows, random_state=params.seed).index
+    kept = config.rows_for(test_rows, X.shape[1])
+    if kept < test_rows:
+        rows = X.sample(n=kept, random_state=params.seed).index
         X, y, baseline = X.loc[rows], y.loc[rows], None  # the sample's own baseline
     start = time.perf_counter()
     columns = permutation_importance(
