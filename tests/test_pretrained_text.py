@@ -92,8 +92,10 @@ def test_the_real_minilm_encodes_fits_and_serves_raw_rows_without_its_folder(
     shutil.rmtree(tmp_path / "cache")  # and encodes afresh, without the training cache
     loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
     out = loaded.predict(test)  # raw rows as ingested, the target column included
-    expected = served.predict_frame(test)
-    assert list(out["prediction"]) == list(expected["prediction"])
+    # The same predictions as before saving (on 50 rows: each row is a forward pass of the
+    # encoder, the test's main cost).
+    expected = served.predict_frame(test.head(50))
+    assert list(out["prediction"].head(50)) == list(expected["prediction"])
     accuracy = (out["prediction"].to_numpy() == test[target].to_numpy()).mean()
     majority = test[target].value_counts(normalize=True).max()
     # A linear head on the sentence embeddings of 600 snippets (0.69 here; the whole training
