@@ -30,6 +30,7 @@ from pipeline_project import QUICK_VERDICT, copy_project
 from verdict_cost import timed_run
 
 KEEP = Path("/tmp/bakeoff-scaling")
+TITLE = "How the default bake-off's cost grows with rows (and with 784 pixel columns)"
 
 
 def mixed_table(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -132,7 +133,7 @@ def save(pipelines: list[dict], rows: list[dict], max_time: float, name: str | N
     still leaves what it measured."""
     save_result(
         f"scaling_{name}" if name else "scaling",
-        title="How the default bake-off's cost grows with rows (and with 784 pixel columns)",
+        title=TITLE + (f", {settings(max_time)}" if name else ""),
         command=" ".join(["python benchmarks/scaling.py", *sys.argv[1:]]),
         tables=[
             {"caption": f"the pipeline's wall time ({settings(max_time)})", "rows": pipelines},
