@@ -135,6 +135,10 @@ def test_a_time_budget_stops_at_an_epoch_end_keeps_the_best_epoch_and_says_so():
         "stopped by its time budget (trainer.max_time=1e-06) after 1 of 50 epochs, "
         "before early stopping; best epoch 0 kept"
     )
+    without_val = _model(max_epochs=50, trainer=budget).fit(X, y)
+    assert without_val.guard() == (
+        "stopped by its time budget (trainer.max_time=1e-06) after 1 of 50 epochs"
+    )
     # Within its budget a fit ends by its own rule, and nothing is said.
     unbounded = _model(max_epochs=3, trainer={**CPU, "max_time": "00:01:00:00"})
     unbounded.fit(X[:200], y[:200], X[200:], y[200:])

@@ -60,9 +60,9 @@ def importance_on_test(
     baseline = scores.get(metric)
     test_rows = len(X)
     kept = config.rows_for(test_rows, X.shape[1])
-    if kept < test_rows:
-        rows = X.sample(n=kept, random_state=params.seed).index
-        X, y, baseline = X.loc[rows], y.loc[rows], None  # the sample's own baseline
+    if kept < test_rows:  # by position: a test frame's index need not be unique
+        rows = np.random.default_rng(params.seed).choice(test_rows, size=kept, replace=False)
+        X, y, baseline = X.iloc[rows], y.iloc[rows], None  # the sample's own baseline
     start = time.perf_counter()
     columns = permutation_importance(
         predict,

@@ -489,10 +489,12 @@ class _LightningEstimator(BaseEstimator):
         if getattr(self, "stopped_by_", None) != "max_time":
             return None
         budget = self._trainer_config()["max_time"]
+        ran = f"after {len(self.history_)} of {self.max_epochs} epochs"
+        if MONITOR not in self.history_[-1]:  # no validation split: no early stopping either
+            return f"stopped by its time budget (trainer.max_time={budget}) {ran}"
         return (
-            f"stopped by its time budget (trainer.max_time={budget}) after "
-            f"{len(self.history_)} of {self.max_epochs} epochs, before early stopping; "
-            f"best epoch {self.best_epoch_} kept"
+            f"stopped by its time budget (trainer.max_time={budget}) {ran}, before early "
+            f"stopping; best epoch {self.best_epoch_} kept"
         )
 
     def _encode_fit(self, y: np.ndarray) -> torch.Tensor:

@@ -105,6 +105,7 @@ def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) 
     """reports/leaderboard.md: the verdict, the main table, then every metric."""
     header, rows = leaderboard_rows(ranked, summary["metric"])
     all_header, all_rows = metrics_table(ranked, summary["task"])
+    guards = [f"Guarded: **{name}** {text}." for name, text in guarded(ranked)]
     return "\n".join(
         [
             verdict(summary),
@@ -113,8 +114,8 @@ def leaderboard_markdown(ranked: list[dict[str, Any]], summary: dict[str, Any]) 
             "",
             fmt.markdown_table(header, rows, align="rllrrrrl"),
             "",
-            *[f"Guarded: **{name}** {text}." for name, text in guarded(ranked)],
-            *([""] if guarded(ranked) else []),
+            *guards,
+            *([""] if guards else []),
             "Every metric:",
             "",
             fmt.markdown_table(all_header, all_rows, align="ll" + "r" * (len(all_header) - 2)),
