@@ -437,6 +437,18 @@ def test_training_batches_are_sharded_like_a_distributed_sampler(monkeypatch, n_
     assert 3 * len(shards[0]) - n_rows < 3  # padding: fewer repeats than ranks
 
 
+def test_checking_a_time_budget_does_not_import_lightning():
+    code = (
+        "import sys\n"
+        "from bakeoff.models.deep import LightningMLP, time_budget\n"
+        "config = LightningMLP(trainer={'max_time': '00:00:05:00'})._trainer_config()\n"
+        "assert time_budget(config['max_time']).total_seconds() == 300\n"
+        "assert 'lightning' not in sys.modules\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_prepare_imports_lightning_so_a_timed_fit_does_not_pay_for_it():
     """fit_model calls prepare() before starting the clock: the one-time `import lightning`
     (seconds) is not charged to the first network fitted in a process."""

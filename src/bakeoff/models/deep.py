@@ -19,6 +19,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -299,30 +300,25 @@ def split_layout(layout: dict[str, Any] | None, n_features: int) -> tuple[int, l
     return n_numeric, cardinalities
 
 
-def time_budget(max_time: Any) -> training.Callback | None:
-    """Lightning's Timer for `trainer.max_time` (seconds, or "DD:HH:MM:SS"), checked at each
-    epoch's end so that every epoch it lets finish has its validation; None without one."""
+def time_budget(max_time: Any) -> timedelta | None:
+    """`trainer.max_time` (seconds, or "DD:HH:MM:SS") as a duration, None without one;
+    anything else is refused by name. Checked without importing Lightning."""
     if max_time is None:
         return None
-    from datetime import timedelta
-
-    from bakeoff.models import training
-
+    refused = ValueError(f"trainer.max_time must be seconds or 'DD:HH:MM:SS', got {max_time!r}")
     if isinstance(max_time, bool) or not isinstance(max_time, (int, float, str)):
-        raise ValueError(f"trainer.max_time must be seconds or 'DD:HH:MM:SS', got {max_time!r}")
+        raise refused
     if isinstance(max_time, str):
-        try:
-            days, hours, minutes, seconds = (int(part) for part in max_time.split(":"))
-        except ValueError:
-            raise ValueError(
-                f"trainer.max_time must be seconds or 'DD:HH:MM:SS', got {max_time!r}"
-            ) from None
+        parts = max_time.split(":")
+        if len(parts) != 4 or not all(part.isdigit() for part in parts):
+            raise refused
+        days, hours, minutes, seconds = (int(part) for part in parts)
         duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     else:
         duration = timedelta(seconds=max_time)
     if duration.total_seconds() <= 0:
         raise ValueError(f"trainer.max_time must be positive, got {max_time!r}")
-    return training.Timer(duration=duration, interval="epoch")
+    return duration
 
 
 def stop_reason(trainer: training.L.Trainer, timer: training.Callback | None) -> str:
@@ -431,7 +427,10 @@ class _LightningEstimator(BaseEstimator):
             torch.from_numpy(X), y_train, self.batch_size, seed=self.random_state
         )
         callbacks = self._make_callbacks(val is not None, keep_best)
-        timer = time_budget(config["max_time"])
+        # Lightning's Timer, checked at each epoch's end, so that every epoch it lets finish
+        # has its validation (and the best epoch so far is kept, as under early stopping).
+        budget = time_budget(config["max_time"])
+        timer = None if budget is None else training.Timer(duration=budget, interval="epoch")
         callbacks += [timer] if timer is not None else []
         n_val = 0 if val is None else len(val[0])
         callbacks.append(training.FitTimeEstimate(type(self).__name__, len(X), n_val))
