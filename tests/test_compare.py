@@ -54,11 +54,16 @@ def test_importance_summary_keeps_the_family_bests_columns_and_every_models_ngra
         "dummy": {"metric": "log_loss", "columns": columns, "top_ngrams": ngrams},
     }
     found = importance_summary(summary, importances)
-    assert found["classical"] == {"model": "forest", "top": [("a", 0.2), ("b", 0.1)]}
+    assert found["classical"] == {"model": "forest", "top": [("a", 0.2), ("b", 0.1)], "rows": None}
     assert found["deep"]["model"] == "mlp" and found["agreement"]["columns"] == 2
     assert found["top_ngrams"] == {"dummy": ngrams}  # not only the family bests'
     del importances["dummy"]["top_ngrams"]
     assert "top_ngrams" not in importance_summary(summary, importances)
+    # A family best whose importance the limits left out: its reason, and no agreement.
+    importances["mlp"] = {"metric": "log_loss", "rows": 0, "columns": {}, "skipped": "too slow"}
+    found = importance_summary(summary, importances)
+    assert "deep" not in found and "agreement" not in found
+    assert found["skipped"] == {"mlp": "too slow"} and found["classical"]["model"] == "forest"
 
 
 def test_markdown_lists_every_model():

@@ -191,6 +191,19 @@ def test_a_wide_input_gets_fewer_rows_so_the_predictions_stay_within_the_budget(
     assert ImportanceConfig(max_rows=None, max_predictions=None).rows_for(10**6, 10) == 10**6
 
 
+def test_a_slow_model_gets_fewer_rows_so_its_importance_stays_within_max_seconds():
+    from bakeoff.params import ImportanceConfig
+
+    config = ImportanceConfig(repeats=2, max_predictions=500_000, max_seconds=120)
+    assert config.rows_for(1016, 784) == 318  # fast: the predictions cap binds
+    assert config.rows_for(1016, 784, seconds_per_row=1e-5) == 318
+    # 0.76 ms a row: 120 s / (0.76 ms x 784 x 2) = 100 rows
+    assert config.rows_for(1016, 784, seconds_per_row=0.76e-3) == 100
+    assert config.rows_for(1016, 784, seconds_per_row=1.0) == 1  # never none
+    unlimited = ImportanceConfig(max_rows=None, max_predictions=None, max_seconds=None)
+    assert unlimited.rows_for(1016, 784, seconds_per_row=1.0) == 1016
+
+
 def test_max_rows_below_one_is_refused_by_name():
     import pytest
 
@@ -200,3 +213,37 @@ def test_max_rows_below_one_is_refused_by_name():
         ImportanceConfig(max_rows=0)
     with pytest.raises(ValueError, match=r"compare\.importance\.max_predictions must be >= 1"):
         ImportanceConfig(max_predictions=0)
+    with pytest.raises(ValueError, match=r"compare\.importance\.max_seconds must be > 0"):
+        ImportanceConfig(max_seconds=0)
+
+
+def test_importance_is_sized_by_the_models_own_prediction_time_and_skipped_below_the_floor():
+    from bakeoff.evaluation.scoring import importance_on_test
+    from bakeoff.params import compose_conf, params_from_mapping
+    from conftest import PROJECT_ROOT
+
+    model, X, y = fitted_model()  # 300 rows, 3 columns
+    calls = []
+
+    def predict(frame):
+        calls.append(len(frame))
+        return predict_frame(model)(frame)
+
+    overrides = ["compare.importance.repeats=2", "compare.importance.max_seconds=6"]
+    params = params_from_mapping(compose_conf(PROJECT_ROOT / "conf", overrides))
+    scores = score("classification", y, predict_frame(model)(X))
+
+    def importance(predict_seconds):
+        calls.clear()
+        given = {**scores, "predict_seconds": predict_seconds}
+        return importance_on_test(predict, "classification", X, y, params, given)
+
+    assert importance(0.3)["rows"] == 300  # 1 ms a row: 3 x 2 x 300 rows in 1.8 s
+    # 30 ms a row: 6 s buys 6 / (0.03 x 3 x 2) = 33 rows of work, under the floor of 50
+    slow = importance(9.0)
+    assert calls == [] and slow["columns"] == {} and slow["rows"] == 0
+    assert slow["skipped"].startswith("not computed: at 30 ms per row predicted")
+    assert "max_seconds=6" in slow["skipped"] and "leave 33 rows" in slow["skipped"]
+    middle = importance(3.0)  # 10 ms a row: 100 rows, sampled with their own baseline
+    assert (middle["rows"], middle["test_rows"]) == (100, 300)
+    assert calls == [100, 3 * 2 * 100]

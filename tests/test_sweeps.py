@@ -102,6 +102,28 @@ def test_a_failing_trial_is_a_failed_child_and_the_sweep_goes_on(project):
     assert best["best_run_id"] == good.info.run_id
 
 
+def test_tune_all_gives_each_contestant_a_sweep_of_the_same_budget(project):
+    run(
+        project,
+        "python",
+        "-m",
+        "bakeoff.cli.tune",
+        "all",
+        "--models",
+        "dummy,logreg",
+        "--trials",
+        "2",
+        "--out",
+        "multirun/tune-all",
+    )
+    summary = json.loads((project / "multirun/tune-all/summary.json").read_text())
+    assert summary["not_tuned"] == ["dummy"]  # its search space is empty
+    (row,) = summary["models"]
+    assert (row["model"], row["trials"], row["finished"]) == ("logreg", 2, 2)
+    parent, children = sweep_runs(project_client(project), "tune-all/logreg")
+    assert len(children) == 2 and parent.data.tags["bakeoff.budget"] == row["budget"]
+
+
 @pytest.mark.slow  # tens of seconds on two cores: make test ALL=1
 def test_four_parallel_jobs_on_a_fresh_store_all_finish(project, tmp_path):
     """MLflow's migration of a new SQLite store races when processes start together; the

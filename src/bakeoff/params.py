@@ -142,6 +142,10 @@ class LearningCurveConfig:
         object.__setattr__(self, "fractions", tuple(sorted(set(fractions))))
 
 
+# Fewer shuffled rows than this would rank the columns by noise: importance is not computed.
+MIN_IMPORTANCE_ROWS = 50
+
+
 @dataclass(frozen=True)
 class ImportanceConfig:
     repeats: int = 5  # shuffles per column
@@ -152,18 +156,29 @@ class ImportanceConfig:
     # Rows predicted in all (columns x repeats x rows) at most: a wide input (784 pixels)
     # gets a smaller row sample; None: no limit.
     max_predictions: int | None = 500_000
+    # Seconds per model at most, estimated from the model's own test prediction: a model
+    # that predicts slowly gets fewer rows, as it would a smaller budget; None: no limit.
+    max_seconds: float | None = 120
 
     def __post_init__(self):
         for name in ("max_rows", "max_predictions"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"compare.importance.{name} must be >= 1 or null, got {value}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(
+                f"compare.importance.max_seconds must be > 0 or null, got {self.max_seconds}"
+            )
 
-    def rows_for(self, test_rows: int, columns: int) -> int:
-        """How many test rows to shuffle: every one, or fewer by max_rows and max_predictions."""
+    def rows_for(self, test_rows: int, columns: int, seconds_per_row: float | None = None) -> int:
+        """How many test rows to shuffle: every one, or fewer by max_rows, max_predictions
+        and, given what one row's prediction costs, max_seconds."""
         rows = test_rows if self.max_rows is None else min(test_rows, self.max_rows)
+        per_row = max(1, columns * self.repeats)  # predictions per shuffled row
         if self.max_predictions is not None:
-            rows = min(rows, max(1, self.max_predictions // max(1, columns * self.repeats)))
+            rows = min(rows, max(1, self.max_predictions // per_row))
+        if self.max_seconds is not None and seconds_per_row:
+            rows = min(rows, max(1, int(self.max_seconds / (seconds_per_row * per_row))))
         return rows
 
 

@@ -98,10 +98,13 @@ BOARD = {
     "pareto_front": ["logreg"],
     "importance": {
         "metric": "log_loss",
-        "classical": {"model": "logreg", "top": [["worst radius", 0.0412345], ["x", 0.001]]},
-        "deep": {"model": "mlp", "top": [["worst radius", 0.05]]},
+        "classical": {
+            "model": "logreg",
+            "top": [["worst radius", 0.0412345], ["x", 0.001]],
+            "rows": 5000,
+        },
+        "deep": {"model": "mlp", "top": [["worst radius", 0.05]], "rows": 5000},
         "agreement": {"spearman": 0.6, "p_value": 0.0004, "columns": 30},
-        "rows": 5000,
         "test_rows": 9769,
     },
 }
@@ -194,6 +197,23 @@ def test_a_run_without_curves_importance_or_paired_test_still_renders(plots):
     html = page(plots, board=board, curve={"models": {}})
     assert "No paired test" in html and "No learning curves" in html
     assert "No importances recorded" in html
+
+
+def test_importance_says_which_rows_each_family_best_shuffled_and_why_one_has_none(plots):
+    found = BOARD["importance"]
+    fewer = {**found, "deep": {**found["deep"], "rows": 120}}
+    html = page(plots, board={**BOARD, "importance": fewer})
+    assert "on seeded samples of 5,000 (logreg) and 120 (mlp) of the 9,769 test rows" in html
+    skipped = {key: value for key, value in found.items() if key not in ("deep", "agreement")} | {
+        "skipped": {"mlp": "not computed: <slow>"}
+    }
+    html = page(plots, board={**BOARD, "importance": skipped})
+    assert "a seeded sample of 5,000 of the 9,769 test rows" in html
+    assert '<p class="flag">Importance of mlp: not computed: &lt;slow&gt;.</p>' in html
+    only = {"skipped": {"mlp": "not computed: slow"}}
+    html = page(plots, board={**BOARD, "importance": only})
+    assert "Importance of mlp: not computed: slow." in html
+    assert "No importances recorded" not in html
 
 
 def test_the_top_ngrams_of_each_tfidf_model_render_side_by_side(plots):

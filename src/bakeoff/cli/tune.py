@@ -118,7 +118,7 @@ def tune_all(args: argparse.Namespace) -> Path:
         command = [
             sys.executable,
             "-m",
-            "bakeoff.sweep",
+            "bakeoff.cli.sweep",
             "-m",
             "hydra/sweeper=optuna",
             f"model={model}",

@@ -16,7 +16,7 @@ from bakeoff.data.features import split_xy
 from bakeoff.evaluation import metrics
 from bakeoff.evaluation.importance import DEFAULT_METRIC, permutation_importance
 from bakeoff.evaluation.metrics import predict_proba_columns
-from bakeoff.params import EvaluateConfig, Params
+from bakeoff.params import MIN_IMPORTANCE_ROWS, EvaluateConfig, Params
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,31 @@ def importance_on_test(
     predict, task: str, X: pd.DataFrame, y: pd.Series, params: Params, scores: dict[str, float]
 ) -> dict[str, Any]:
     """Permutation importance of the raw test columns (see bakeoff.importance), on a seeded
-    sample of them when the test split is over `compare.importance.max_rows` or the work over
-    `max_predictions`; `scores`: the unshuffled test scores, so the baseline is not
-    predicted again when every row is used."""
+    sample of them when the test split is over `compare.importance.max_rows`, the work over
+    `max_predictions`, or its estimated time over `max_seconds` (from `predict_seconds` in
+    `scores`, the time the model took on the whole test split); none when that leaves fewer
+    than MIN_IMPORTANCE_ROWS rows. `scores`: the unshuffled test scores, so the baseline is
+    not predicted again when every row is used."""
     config = params.compare.importance
     metric = config.metric or DEFAULT_METRIC[task]
     baseline = scores.get(metric)
     test_rows = len(X)
-    kept = config.rows_for(test_rows, X.shape[1])
+    seconds_per_row = scores.get("predict_seconds", 0.0) / max(1, test_rows)
+    kept = config.rows_for(test_rows, X.shape[1], seconds_per_row)
+    record = {"metric": metric, "repeats": config.repeats, "test_rows": test_rows}
+    wanted = test_rows if config.max_rows is None else min(test_rows, config.max_rows)
+    if kept < min(wanted, MIN_IMPORTANCE_ROWS):  # cut by the work or time limits
+        every_row = seconds_per_row * X.shape[1] * config.repeats * test_rows
+        reason = (
+            f"not computed: at {seconds_per_row * 1000:.3g} ms per row predicted, "
+            f"{X.shape[1]:,} columns x {config.repeats} repeats on the "
+            f"{test_rows:,} test rows would take {every_row:,.0f} s; "
+            f"compare.importance's limits (max_predictions={config.max_predictions}, "
+            f"max_seconds={config.max_seconds}) leave {kept} rows, fewer than the "
+            f"{MIN_IMPORTANCE_ROWS} that rank columns above noise"
+        )
+        log.warning("importance %s", reason)
+        return {**record, "rows": 0, "seconds": 0.0, "skipped": reason, "columns": {}}
     if kept < test_rows:  # by position: a test frame's index need not be unique
         rows = np.random.default_rng(params.seed).choice(test_rows, size=kept, replace=False)
         X, y, baseline = X.iloc[rows], y.iloc[rows], None  # the sample's own baseline
@@ -74,14 +91,7 @@ def importance_on_test(
         seed=params.seed,
         baseline=baseline,
     )
-    return {
-        "metric": metric,
-        "repeats": config.repeats,
-        "rows": len(X),
-        "test_rows": test_rows,
-        "seconds": time.perf_counter() - start,
-        "columns": columns,
-    }
+    return {**record, "rows": len(X), "seconds": time.perf_counter() - start, "columns": columns}
 
 
 def validation_scores(model, val: pd.DataFrame, target: str, task: str) -> dict[str, float]:

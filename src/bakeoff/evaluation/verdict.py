@@ -244,20 +244,31 @@ def recommend(
 def importance_summary(
     summary: dict[str, Any], importances: dict[str, dict[str, Any]], top: int = 10
 ) -> dict[str, Any]:
-    """Top columns of the best classical and best deep model, their rank agreement, and the
-    top n-grams of every model that has them."""
-    chosen = {f: summary.get(f"best_{f}") for f in ("classical", "deep")}
-    chosen = {f: m for f, m in chosen.items() if m and importances.get(m, {}).get("columns")}
+    """Top columns of the best classical and best deep model (and the rows each was shuffled
+    on), their rank agreement, the reason a family best has none, and the top n-grams of
+    every model that has them."""
+    best = {f: summary.get(f"best_{f}") for f in ("classical", "deep")}
+    chosen = {f: m for f, m in best.items() if m and importances.get(m, {}).get("columns")}
     result: dict[str, Any] = {
-        f: {"model": m, "top": ranked_importance(importances[m]["columns"])[:top]}
+        f: {
+            "model": m,
+            "top": ranked_importance(importances[m]["columns"])[:top],
+            # Rows shuffled, of the test rows (older records: every test row).
+            "rows": importances[m].get("rows", importances[m].get("test_rows")),
+        }
         for f, m in chosen.items()
     }
     if chosen:
         first = importances[next(iter(chosen.values()))]
         result["metric"] = first["metric"]
-        # Rows shuffled, of the test rows (older records: every test row).
-        result["rows"] = first.get("rows", first.get("test_rows"))
         result["test_rows"] = first.get("test_rows")
+    skipped = {
+        m: importances[m]["skipped"]
+        for m in best.values()
+        if m and importances.get(m, {}).get("skipped")
+    }
+    if skipped:
+        result["skipped"] = skipped
     if len(chosen) == 2:
         result["agreement"] = rank_agreement(
             importances[chosen["classical"]]["columns"], importances[chosen["deep"]]["columns"]

@@ -206,8 +206,9 @@ def side_by_side(lists: list[list[tuple[str, str]]]) -> list[list[str]]:
 def importance_context(board: dict[str, Any]) -> dict[str, Any] | None:
     found = board.get("importance") or {}
     families = [f for f in ("classical", "deep") if f in found]
+    skipped = [f"{model}: {reason}" for model, reason in (found.get("skipped") or {}).items()]
     if not families:
-        return None
+        return {"table": None, "skipped": skipped} if skipped else None
     header: list[str] = []
     for family in families:
         header += [f"{family}: {found[family]['model']}", "importance"]
@@ -221,19 +222,29 @@ def importance_context(board: dict[str, Any]) -> dict[str, Any] | None:
             if rho is not None
             else "undefined (an importance is constant)"
         )
-    shuffled, test_rows = found.get("rows"), found.get("test_rows")
-    if shuffled is None or test_rows is None:
-        where = "the test split"
-    elif shuffled < test_rows:
-        where = f"a seeded sample of {fmt.count(shuffled)} of the {fmt.count(test_rows)} test rows"
-    else:
-        where = f"the {fmt.count(test_rows)} test rows"
     return {
         "metric": found["metric"],
-        "where": where,
+        "where": rows_shuffled([found[f] for f in families], found.get("test_rows")),
         "agreement": {"columns": agreement["columns"], "text": text} if agreement else None,
         "table": Table(header, rows, text_columns={2 * i for i in range(len(families))}),
+        "skipped": skipped,
     }
+
+
+def rows_shuffled(bests: list[dict[str, Any]], test_rows: int | None) -> str:
+    """Which test rows the family bests' importance shuffled: all, or a sample (each its own
+    when the time limit gave them different sizes)."""
+    counts = [best.get("rows") for best in bests]
+    if test_rows is None or None in counts:
+        return "the test split"
+    if all(count >= test_rows for count in counts):
+        return f"the {fmt.count(test_rows)} test rows"
+    if len(set(counts)) == 1:
+        return f"a seeded sample of {fmt.count(counts[0])} of the {fmt.count(test_rows)} test rows"
+    each = " and ".join(
+        f"{fmt.count(c)} ({b['model']})" for c, b in zip(counts, bests, strict=True)
+    )
+    return f"seeded samples of {each} of the {fmt.count(test_rows)} test rows"
 
 
 def ngrams_context(board: dict[str, Any]) -> list[dict[str, Any]]:

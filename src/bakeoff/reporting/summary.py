@@ -43,6 +43,8 @@ def summary_markdown(dataset: str, board: dict[str, Any], curve: dict, commit: s
         if family in importance:
             top = ", ".join(f"{c} ({fmt.signed(v)})" for c, v in importance[family]["top"][:5])
             lines.append(f"- Top columns, {importance[family]['model']}: {top}")
+    for model, reason in (importance.get("skipped") or {}).items():
+        lines.append(f"- Importance of {model}: {reason}")
     agreement = (importance.get("agreement") or {}).get("spearman")
     if agreement is not None:
         lines.append(f"- Rank agreement (Spearman): {agreement:.2f}")
