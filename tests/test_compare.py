@@ -94,6 +94,10 @@ def test_a_guarded_model_is_ranked_and_its_guard_is_said_under_the_table():
     text = leaderboard_markdown(ranked, summarize(ranked, "classification"))
     main = text.split("Every metric:")[0]
     assert "Guarded: **mlp** stopped by its time budget after 3 of 100 epochs." in main
+    rows[2]["cost"]["refit_guard"] = "2 of 5 resample refits guarded (the first: stopped)"
+    ranked = rank_models(rows, "classification")
+    text = leaderboard_markdown(ranked, summarize(ranked, "classification"))
+    assert "Guarded: **forest** 2 of 5 resample refits guarded (the first: stopped)." in text
     plain = rank_models(ROWS, "classification")
     assert "Guarded" not in leaderboard_markdown(plain, summarize(plain, "classification"))
 

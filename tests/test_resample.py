@@ -51,3 +51,36 @@ def test_resampling_settings_are_checked():
         ResamplingConfig(method="bootstrap")
     with pytest.raises(ValueError, match="seeds: an interval"):
         ResamplingConfig(method="seeds", repeats=1)
+
+
+def test_refits_a_time_budget_stopped_are_recorded_and_counted_in_the_cost_ledger(splits):
+    from bakeoff.evaluation.cost import refit_guard
+    from bakeoff.evaluation.learning_curve import learning_curve
+    from bakeoff.params import LearningCurveConfig
+
+    trainer = {"accelerator": "cpu", "devices": 1, "max_time": 1e-6}  # spent in epoch one
+    budgeted = {
+        "_target_": "bakeoff.models.deep.mlp",
+        "hidden_sizes": [8],
+        "max_epochs": 20,
+        "random_state": 0,
+        "trainer": trainer,
+    }
+    config = ResamplingConfig(method="cv", folds=3, repeats=1)
+    records = resample_scores(budgeted, splits, config, val_share=0.25, seed=7)
+    assert all(r["guard"].startswith("stopped by its time budget") for r in records)
+    assert (
+        refit_guard(records) == f"3 of 3 resample refits guarded (the first: {records[0]['guard']})"
+    )
+    unbudgeted = resample_scores(LOGREG, splits, config, val_share=0.25, seed=7)
+    assert "guard" not in unbudgeted[0] and refit_guard(unbudgeted) is None
+    curve = learning_curve(
+        budgeted,
+        splits,
+        LearningCurveConfig(fractions=[0.5, 1.0], repeats=2),
+        metric="accuracy",
+        seed=0,
+        confidence=0.95,
+        final_score=0.5,  # the final fit's point: not refitted, so not counted
+    )
+    assert [p.get("guarded_fits") for p in curve] == [2, 1]

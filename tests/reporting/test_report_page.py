@@ -216,6 +216,15 @@ def test_importance_says_which_rows_each_family_best_shuffled_and_why_one_has_no
     assert "No importances recorded" not in html
 
 
+def test_learning_curve_points_with_budget_stopped_fits_are_flagged(plots):
+    assert "Fits stopped by the time budget" not in page(plots)
+    logreg = CURVE["models"]["logreg"]
+    points = [logreg["points"][0], {**logreg["points"][1], "guarded_fits": 2, "scores": [1] * 3}]
+    curve = {**CURVE, "models": {"logreg": {**logreg, "points": points}}}
+    html = page(plots, curve=curve)
+    assert "before their own stopping rule: logreg at 455 rows (2 of 3)." in html
+
+
 def test_the_top_ngrams_of_each_tfidf_model_render_side_by_side(plots):
     ngrams = {
         "tfidf_logreg": [

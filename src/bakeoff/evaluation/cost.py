@@ -98,10 +98,20 @@ def cost_ledger(
     if record and record.get("status") == "done":
         ledger["resample_fit_seconds"] = sum(r["fit_seconds"] for r in record["resamples"])
         ledger["resample_wall_seconds"] = record.get("wall_seconds")  # fits side by side
+        ledger["refit_guard"] = refit_guard(record["resamples"])
     ledger["hpo_budget"] = (tuning or {}).get("budget", "none (defaults)")
     ledger["interpretable"] = bool(trained.get("interpretable"))
     ledger["hardware"] = trained.get("hardware")
     return {k: v for k, v in ledger.items() if v is not None}
+
+
+def refit_guard(resamples: list[dict[str, Any]]) -> str | None:
+    """How many resample refits a guard cut short or approximated (a time budget stops a
+    refit as it stops the final fit), with the first one's words; None: none."""
+    guards = [r["guard"] for r in resamples if r.get("guard")]
+    if not guards:
+        return None
+    return f"{len(guards)} of {len(resamples)} resample refits guarded (the first: {guards[0]})"
 
 
 def folder_size_mb(path: Path) -> float:

@@ -98,8 +98,12 @@ def learning_curve(
         for r, f in points
     ]
     outcomes = parallel.run_all(fit_and_score, tasks, n_jobs=n_jobs, config=config)
-    for (r, f), (score, _) in zip(points, outcomes, strict=True):
-        scores[f][r] = score[metric]
+    guarded = {f: 0 for f in curve.fractions}
+    for (r, f), refit in zip(points, outcomes, strict=True):
+        scores[f][r] = refit.scores[metric]
+        if refit.guard:
+            log.warning("learning curve, %d rows, repeat %d: %s", sizes[f], r, refit.guard)
+            guarded[f] += 1
     in_order = {f: [by_repeat[r] for r in sorted(by_repeat)] for f, by_repeat in scores.items()}
     return [
         {
@@ -107,6 +111,8 @@ def learning_curve(
             "train_rows": sizes[fraction],
             "scores": values,
             **mean_interval(values, confidence=confidence, bounds=BOUNDS[metric]),
+            # fits (of this point's repeats) a time budget stopped before their own rule
+            **({"guarded_fits": guarded[fraction]} if guarded[fraction] else {}),
         }
         for fraction, values in in_order.items()
     ]

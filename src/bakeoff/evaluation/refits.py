@@ -5,6 +5,7 @@ Runs in a worker process too (bakeoff.evaluation.parallel).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -20,6 +21,14 @@ class RefitFailed(Exception):
     Anything else raised during a refit is the pipeline's own error and stops the stage."""
 
 
+@dataclass(frozen=True)
+class Refit:
+    scores: dict[str, float]
+    fit_seconds: float
+    guard: str | None  # what cut the fit short (a time budget), in words; None: nothing
+    frames: dict[str, pd.DataFrame] | None  # predictions on "val" and "held_out", if kept
+
+
 def fit_and_score(
     config: dict[str, Any],
     *,
@@ -30,11 +39,10 @@ def fit_and_score(
     target: str,
     keep_predictions: bool = False,
     column_kinds: dict[str, str] | None = None,
-) -> tuple[dict[str, float], float] | tuple[dict[str, float], float, dict[str, pd.DataFrame]]:
+) -> Refit:
     """One refit (a fold, a learning-curve point): fit on `train`, early-stop on `val`, score
-    on `scored`; the scores and the fit's seconds, and with `keep_predictions` the prediction
-    frames on `val` and `scored` (what an ensemble of refits is fitted and scored on). Runs
-    in a worker process, too."""
+    on `scored`; with `keep_predictions` also the prediction frames on `val` and `scored`
+    (what an ensemble of refits is fitted and scored on). Runs in a worker process, too."""
     setup_process()
     try:
         model, seconds = fit_model(
@@ -43,10 +51,10 @@ def fit_and_score(
     except Exception as exc:  # the contestant's own failure (a NaN loss, a bad setting)
         raise RefitFailed(f"{type(exc).__name__}: {exc}") from exc
     scores = validation_scores(model, scored, target, task)
-    if not keep_predictions:
-        return scores, seconds
-    frames = {
-        part: prediction_frame(model, frame.drop(columns=[target])).assign(y_true=frame[target])
-        for part, frame in (("val", val), ("held_out", scored))
-    }
-    return scores, seconds, frames
+    frames = None
+    if keep_predictions:
+        frames = {
+            part: prediction_frame(model, frame.drop(columns=[target])).assign(y_true=frame[target])
+            for part, frame in (("val", val), ("held_out", scored))
+        }
+    return Refit(scores, seconds, model.guard(), frames)

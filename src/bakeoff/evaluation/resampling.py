@@ -147,12 +147,16 @@ def resample_with_predictions(
         config=config,
     )
     results, kept = [], []
-    for i, (size, outcome) in enumerate(zip(sizes, outcomes, strict=True)):
-        scores, seconds = outcome[:2]
-        results.append({"resample": i, **size, "fit_seconds": seconds, **scores})
-        log.info("resample %d: %s", i, {k: round(v, 4) for k, v in scores.items()})
+    for i, (size, refit) in enumerate(zip(sizes, outcomes, strict=True)):
+        guard = {"guard": refit.guard} if refit.guard else {}
+        results.append(
+            {"resample": i, **size, "fit_seconds": refit.fit_seconds, **refit.scores, **guard}
+        )
+        log.info("resample %d: %s", i, {k: round(v, 4) for k, v in refit.scores.items()})
+        if refit.guard:
+            log.warning("resample %d: %s", i, refit.guard)
         if keep:
-            for part, frame in outcome[2].items():
+            for part, frame in refit.frames.items():
                 kept.append(frame.assign(resample=i, part=part).rename_axis("row").reset_index())
     return results, pd.concat(kept, ignore_index=True) if keep else None
 

@@ -287,7 +287,13 @@ class TabularModel:
             info["parameters"] = int(np.size(est.coef_) + np.size(getattr(est, "intercept_", 0)))
         if hasattr(est, "k_"):
             info["k"] = int(est.k_)  # members of a network that is an ensemble (TabM)
-        guard = est.guard() if callable(getattr(est, "guard", None)) else None
+        guard = self.guard()
         if guard:
             info["guard"] = guard
         return info
+
+    def guard(self) -> str | None:
+        """What cut the fit short or approximated it (a time budget, the SVM's kernel
+        approximation), in words; None: nothing."""
+        est = self.estimator
+        return est.guard() if callable(getattr(est, "guard", None)) else None

@@ -124,11 +124,18 @@ def curves_context(curve: dict[str, Any]) -> dict[str, Any] | None:
     level = fmt.percent(curve.get("confidence", 0.95))
     header = ["model", "family", "training rows", "fraction", f"test {curve['metric']}"]
     header.append(f"{level} interval")
+    guarded = [
+        f"{name} at {fmt.count(p['train_rows'])} rows ({p['guarded_fits']} of {len(p['scores'])})"
+        for name, info in curve["models"].items()
+        for p in info["points"]
+        if p.get("guarded_fits")
+    ]
     return {
         "statement": curve["statement"],
         "repeats": curve["repeats"],
         "level": level,
         "table": Table(header, rows, text_columns=2),
+        "guarded": ", ".join(guarded),
     }
 
 

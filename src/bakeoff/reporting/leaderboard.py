@@ -77,8 +77,15 @@ def terminal_rows(ranked: list[dict[str, Any]], metric: str) -> tuple[list[str],
 
 def guarded(ranked: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(model, what cut its fit short or approximated it) for the ranked models that were
-    guarded: a time budget, the SVM's kernel approximation. Their scores stand, with this."""
-    return [(r["model"], r["cost"]["guard"]) for r in ranked if (r.get("cost") or {}).get("guard")]
+    guarded, in the final fit or the resample refits: a time budget, the SVM's kernel
+    approximation. Their scores stand, with this."""
+    found = []
+    for row in ranked:
+        cost = row.get("cost") or {}
+        texts = [cost[k] for k in ("guard", "refit_guard") if cost.get(k)]
+        if texts:
+            found.append((row["model"], "; ".join(texts)))
+    return found
 
 
 def failed_markdown(failed: dict[str, dict[str, str]]) -> str:
