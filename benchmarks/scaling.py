@@ -89,6 +89,9 @@ def contestant_rows(
         name = stage.split("@", 1)[1]
         trained = json.loads((project / f"data/models/{name}/train.json").read_text())
         scores = json.loads((project / f"reports/evaluate/{name}/metrics.json").read_text())
+        importance = json.loads((project / f"reports/evaluate/{name}/importance.json").read_text())
+        resamples = json.loads((project / f"reports/resample/{name}.json").read_text())
+        refits = resamples.get("resamples") or []
         rows.append(
             {
                 "table": label,
@@ -100,9 +103,20 @@ def contestant_rows(
                 "peak memory MB": round(trained.get("peak_memory_mb", float("nan")), 1),
                 "stage s": round(seconds, 1),
                 "guard": trained.get("guard") or trained.get("error", "")[:80],
+                "refits guarded": f"{sum(bool(r.get('guard')) for r in refits)} of {len(refits)}",
+                "importance": importance_text(importance),
             }
         )
     return rows
+
+
+def importance_text(found: dict) -> str:
+    """Rows shuffled of the test rows and seconds, or why the limits left it out."""
+    if found.get("skipped"):
+        return "not computed (under 50 rows within the limits)"
+    if "rows" not in found:
+        return ""
+    return f"{found['rows']:,} of {found['test_rows']:,} rows, {found['seconds']:.0f} s"
 
 
 def run_table(
@@ -145,7 +159,10 @@ def save(pipelines: list[dict], rows: list[dict], max_time: float, name: str | N
             "importance, refits).",
             "guard: an approximation or a refusal the contestant applied, with its reason; "
             "the time budget bounds every network fit (refits and learning-curve points "
-            "too), and the guard column says whether it stopped the final fit.",
+            "too); guard: whether it stopped the final fit; refits guarded: how many of the "
+            "resample refits it stopped.",
+            "importance: the permutation importance's rows (of the test rows) and seconds, "
+            "within compare.importance's limits (max_rows, max_predictions, max_seconds).",
         ],
         # One chart, of the main run (a named run is a variant of one table).
         chart=None
