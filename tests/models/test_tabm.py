@@ -269,6 +269,23 @@ def test_size_presets_rows_and_explicit_values():
         resolve_size("cpu", 10, k=0, n_blocks=None, d_block=None, embeddings=True)
 
 
+def test_refits_of_a_final_fit_are_pinned_to_its_size_not_their_own_rows():
+    from bakeoff.models.fitting import refit_config
+
+    conf = compose_conf(PROJECT_ROOT / "conf")["models"]["tabm"]
+    # A fold of a 3,000-row training split fits on fewer than SMALL_TABLE_ROWS rows; alone it
+    # would pick the small preset, pinned it keeps the final fit's size.
+    pinned = refit_config(conf, SMALL_TABLE_ROWS + 1000)
+    assert (pinned["k"], pinned["d_block"]) == (16, 256)
+    assert pinned["n_blocks"] is None  # depth follows the columns (embeddings or not)
+    small = refit_config(conf, SMALL_TABLE_ROWS - 1)
+    assert (small["k"], small["d_block"]) == (SMALL_TABLE_SIZE["k"], SMALL_TABLE_SIZE["d_block"])
+    tuned = refit_config({**conf, "k": 4, "d_block": 32}, SMALL_TABLE_ROWS + 1000)
+    assert (tuned["k"], tuned["d_block"]) == (4, 32)  # values given explicitly stand
+    mlp = compose_conf(PROJECT_ROOT / "conf")["models"]["mlp"]
+    assert refit_config(mlp, 10) is mlp
+
+
 def test_fitted_size_is_recorded_and_described(fitted):
     model, _, _ = fitted
     info = model.describe()

@@ -18,6 +18,17 @@ from bakeoff.models import prepared
 from bakeoff.paths import CHECKPOINTS, find_project_root
 
 
+def refit_config(config: dict[str, Any], train_rows: int) -> dict[str, Any]:
+    """The config of a refit (a resample fold, a learning-curve point) of the model the
+    pipeline trained on `train_rows` rows: what the model would choose from its rows (TabM's
+    CPU size) is chosen for those, so the refits are the network that is served."""
+    if config.get("_target_") == "bakeoff.models.tabm.tabm":
+        from bakeoff.models.tabm import pinned_size  # torch: only for TabM
+
+        return pinned_size(config, train_rows)
+    return config
+
+
 def is_rank_zero() -> bool:
     """False in the extra processes of a distributed (DDP) launch: Lightning's launcher
     re-runs the stage's command with LOCAL_RANK set, torchrun sets RANK, SLURM's srun

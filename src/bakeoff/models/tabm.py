@@ -80,6 +80,21 @@ def resolve_size(
     return {name: int(value) for name, value in resolved.items()}
 
 
+def pinned_size(config: dict[str, Any], train_rows: int) -> dict[str, Any]:
+    """`config` with k and d_block fixed to what a fit on `train_rows` rows picks: the refits
+    of a final model on fewer rows (folds, learning-curve points) then train the same
+    network, not a smaller preset."""
+    sizes = resolve_size(
+        config.get("size", "cpu"),
+        train_rows,
+        k=config.get("k"),
+        n_blocks=config.get("n_blocks"),
+        d_block=config.get("d_block"),
+        embeddings=True,  # the depth is not pinned: it follows the columns, not the rows
+    )
+    return {**config, "k": sizes["k"], "d_block": sizes["d_block"]}
+
+
 def piecewise_bins(X_numeric: np.ndarray, n_bins: int) -> list[torch.Tensor]:
     """Bin edges per numeric column, by `rtdl_num_embeddings.compute_bins` (quantiles).
 

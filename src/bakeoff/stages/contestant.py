@@ -46,7 +46,7 @@ from bakeoff.evaluation.resampling import ratio, resample_with_predictions
 from bakeoff.evaluation.testing import evaluate_saved, save_evaluation
 from bakeoff.fileio import read_json, write_json, write_parquet
 from bakeoff.guard import hold_workspace
-from bakeoff.models.fitting import is_rank_zero, with_checkpoints
+from bakeoff.models.fitting import is_rank_zero, refit_config, with_checkpoints
 from bakeoff.params import Params, load_model_params
 from bakeoff.paths import (
     DATA_CARD,
@@ -110,7 +110,7 @@ def resample(
     started = time.perf_counter()
     try:
         results, predictions = resample_with_predictions(
-            params.models[name],
+            refit_config(params.models[name], len(splits.train)),
             splits,
             resampling,
             val_share=val_share,

@@ -24,6 +24,7 @@ from bakeoff.data.features import FeatureSplits
 from bakeoff.evaluation.learning_curve import curve_table, learning_curve, read_trend
 from bakeoff.fileio import read_json, write_json, write_text
 from bakeoff.guard import hold_workspace
+from bakeoff.models.fitting import refit_config
 from bakeoff.params import load_params
 from bakeoff.paths import (
     DATA_CARD,
@@ -51,7 +52,7 @@ def main() -> None:
     curves = {}
     for name in chosen:
         curves[name] = learning_curve(
-            params.models[name],
+            refit_config(params.models[name], len(splits.train)),
             splits,
             params.compare.learning_curve,
             metric=metric,
