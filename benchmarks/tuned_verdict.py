@@ -23,27 +23,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from common import ROOT, save_result
+from common import FILES, ROOT, save_result
 
 sys.path.insert(0, str(ROOT / "tests"))
 from pipeline_project import QUICK_VERDICT, copy_project
+from verdict_cost import SHARED, tool_env
 
 KEEP = Path("/tmp/bakeoff-tuned")
-SHARED = ROOT.parent / "shared" / "datasets"
-FILES = {"california_housing": "california_housing.csv", "adult": "adult.data"}
 
 
 def run(project: Path, *command: str) -> None:
-    env_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    env = {**os.environ, "PATH": env_path, "DVC_NO_ANALYTICS": "1"}
     print("$", " ".join(command), flush=True)
-    subprocess.run(command, cwd=project, env=env, check=True)
+    subprocess.run(command, cwd=project, env=tool_env(), check=True)
 
 
 def tune_and_apply(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -131,8 +127,8 @@ def collect(project: Path, tune: Path, args: argparse.Namespace, command: str) -
             f"Verdict: {verdict.get('sentence', 'none')}",
             f"Ensemble: {ensemble.get('sentence', 'none')}",
             "Resampled: mean and interval over the pipeline's cross-validation refits; test: the "
-            "final model on the frozen test split. Each network fit (trials, final fits, refits, "
-            "learning-curve points) was bounded by the trainer.max_time in the command.",
+            "final model on the frozen test split. trainer.max_time, when set, bounded every "
+            "network fit: the trials, the final fits, the refits, the learning-curve points.",
             f"The sweeps' shared settings: {shared}; resampling: {board.get('resampling', {})}.",
         ],
         raw={"verdict": verdict, "ensemble": ensemble, "sweeps": summary["models"]},

@@ -44,12 +44,17 @@ LINE_UP = [
 ]
 
 
+def tool_env() -> dict[str, str]:
+    """The environment for a project's commands: this Python's dvc first on PATH."""
+    env_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return {**os.environ, "PATH": env_path, "DVC_NO_ANALYTICS": "1"}
+
+
 def timed_run(
     project: Path, overrides: list[str], prefix: tuple[str, ...] = ()
 ) -> tuple[dict[str, float], float, str]:
     """Per-stage wall seconds (from one `Running stage` line to the next), total, output.
     `prefix`: what runs `dvc exp run` (`make run`'s `python -m bakeoff.warm`), if anything."""
-    env_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     start = time.perf_counter()
     process = subprocess.Popen(
         [*prefix, "dvc", "exp", "run", *overrides],
@@ -57,7 +62,7 @@ def timed_run(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PATH": env_path, "DVC_NO_ANALYTICS": "1"},
+        env=tool_env(),
     )
     stages: dict[str, float] = {}
     current, since, lines = None, start, []

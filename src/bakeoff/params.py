@@ -142,7 +142,7 @@ class LearningCurveConfig:
         object.__setattr__(self, "fractions", tuple(sorted(set(fractions))))
 
 
-# Fewer shuffled rows than this would rank the columns by noise: importance is not computed.
+# Fewer shuffled rows than this are too few to rank columns by: importance is not computed.
 MIN_IMPORTANCE_ROWS = 50
 
 
@@ -170,10 +170,14 @@ class ImportanceConfig:
                 f"compare.importance.max_seconds must be > 0 or null, got {self.max_seconds}"
             )
 
+    def requested(self, test_rows: int) -> int:
+        """The rows to shuffle by max_rows alone: what the work and time limits cut from."""
+        return test_rows if self.max_rows is None else min(test_rows, self.max_rows)
+
     def rows_for(self, test_rows: int, columns: int, seconds_per_row: float | None = None) -> int:
         """How many test rows to shuffle: every one, or fewer by max_rows, max_predictions
         and, given what one row's prediction costs, max_seconds."""
-        rows = test_rows if self.max_rows is None else min(test_rows, self.max_rows)
+        rows = self.requested(test_rows)
         per_row = max(1, columns * self.repeats)  # predictions per shuffled row
         if self.max_predictions is not None:
             rows = min(rows, max(1, self.max_predictions // per_row))

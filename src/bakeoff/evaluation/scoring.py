@@ -64,16 +64,15 @@ def importance_on_test(
     seconds_per_row = scores.get("predict_seconds", 0.0) / max(1, test_rows)
     kept = config.rows_for(test_rows, X.shape[1], seconds_per_row)
     record = {"metric": metric, "repeats": config.repeats, "test_rows": test_rows}
-    wanted = test_rows if config.max_rows is None else min(test_rows, config.max_rows)
-    if kept < min(wanted, MIN_IMPORTANCE_ROWS):  # cut by the work or time limits
+    if kept < min(config.requested(test_rows), MIN_IMPORTANCE_ROWS):  # cut by work or time
         every_row = seconds_per_row * X.shape[1] * config.repeats * test_rows
         reason = (
             f"not computed: at {seconds_per_row * 1000:.3g} ms per row predicted, "
             f"{X.shape[1]:,} columns x {config.repeats} repeats on the "
             f"{test_rows:,} test rows would take {every_row:,.0f} s; "
             f"compare.importance's limits (max_predictions={config.max_predictions}, "
-            f"max_seconds={config.max_seconds}) leave {kept} rows, fewer than the "
-            f"{MIN_IMPORTANCE_ROWS} that rank columns above noise"
+            f"max_seconds={config.max_seconds}) leave {kept} rows, fewer than the minimum of "
+            f"{MIN_IMPORTANCE_ROWS} for a ranking of columns"
         )
         log.warning("importance %s", reason)
         return {**record, "rows": 0, "seconds": 0.0, "skipped": reason, "columns": {}}

@@ -20,13 +20,13 @@ from bakeoff.paths import CHECKPOINTS, find_project_root
 
 def refit_config(config: dict[str, Any], train_rows: int) -> dict[str, Any]:
     """The config of a refit (a resample fold, a learning-curve point) of the model the
-    pipeline trained on `train_rows` rows: what the model would choose from its rows (TabM's
-    CPU size) is chosen for those, so the refits are the network that is served."""
-    if config.get("_target_") == "bakeoff.models.tabm.tabm":
-        from bakeoff.models.tabm import pinned_size  # torch: only for TabM
+    pipeline trained on `train_rows` rows. A factory whose model decides something from its
+    training rows (TabM's CPU size) has a `pinned_for_rows(config, rows)` that fixes that
+    choice in the config, so the refits, on fewer rows, train the network that is served."""
+    from hydra.utils import get_method
 
-        return pinned_size(config, train_rows)
-    return config
+    pinned = getattr(get_method(config["_target_"]), "pinned_for_rows", None)
+    return config if pinned is None else pinned(config, train_rows)
 
 
 def is_rank_zero() -> bool:

@@ -293,3 +293,7 @@ def tabm(task: str, *, random_state: int = 0, **hyper: Any) -> TabularModel:
         preprocessor=quantile_codes(random_state, text),
         estimator=LightningTabM(task=task, random_state=random_state, **hyper),
     )
+
+
+# The size preset follows the training rows: refits on fewer rows keep the final fit's.
+tabm.pinned_for_rows = pinned_size
