@@ -83,7 +83,9 @@ def collect(project: Path, tune: Path, args: argparse.Namespace, command: str) -
             "model": m["model"],
             "budget": m["budget"],
             "failed": m["failed"],
+            "guarded": m.get("guarded", "not recorded"),
             f"best validation {metric}": round(m["value"], 4),
+            "best trial guarded": m.get("best_guard", ""),
             "wall s": m["wall_seconds"],
         }
         for m in summary["models"]

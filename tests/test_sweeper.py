@@ -207,3 +207,51 @@ def test_hydra_dict_round_trips_through_the_override_parser():
     values = {"sweep": 'a "quoted", comma', "value": 0.25, "trials": 3}
     override = OverridesParser.create().parse_override(f"++x={hydra_dict(values)}")
     assert override.value() == values
+
+
+def test_a_sweep_counts_its_guarded_trials_and_says_when_the_best_was_one(tmp_path):
+    import json
+    import time
+
+    import mlflow
+
+    from bakeoff.cli.tune import summary_markdown
+    from bakeoff.tracking import tags
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    experiment_id = client.create_experiment("tiny")
+    parent = client.create_run(experiment_id).info.run_id
+    stopped = "stopped by its time budget (trainer.max_time=60) after 3 of 200 epochs"
+    # (validation accuracy, guard, finished): the best trial is a guarded one
+    trials = [(0.81, None, True), (0.93, stopped, True), (0.88, stopped, True), (None, None, False)]
+    for number, (accuracy, guard, finished) in enumerate(trials):
+        run_tags = {
+            "mlflow.parentRunId": parent,
+            "bakeoff.trial": str(number),
+            "bakeoff.overrides": json.dumps([f"model.lr={number}"]),
+            **({tags.GUARD: guard} if guard else {}),
+        }
+        child = client.create_run(experiment_id, tags=run_tags).info.run_id
+        if accuracy is not None:
+            client.log_metric(child, "validation/accuracy", accuracy)
+        client.set_terminated(child, "FINISHED" if finished else "FAILED")
+    record = {
+        "run_id": parent,
+        "experiment_id": experiment_id,
+        "tracking_uri": uri,
+        "sweep": "tune/mlp",
+        "folder": str(tmp_path / "tune" / "mlp"),
+        "model": "mlp",
+        "dataset": "tiny",
+        "task": "classification",
+        "budget": "optuna, 4 trials",
+        "started": time.time(),
+    }
+    summary = bakeoff.cli.sweep.summarise(record)
+    assert (summary["finished"], summary["failed"], summary["guarded"]) == (3, 1, 2)
+    assert (summary["trial"], summary["best_guard"]) == (1, stopped)
+    assert yaml.safe_load((tmp_path / "tune/mlp/best.yaml").read_text())["guarded"] == 2
+    assert client.get_run(parent).data.metrics["sweep/guarded"] == 2
+    text = summary_markdown([{**summary, "wall_seconds": 12.0}], [])
+    assert f"- mlp's best trial: {stopped}" in text

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy
 import yaml
 
+from bakeoff.tracking import tags
 from pipeline_project import QUICK, QUICK_VERDICT, line_up, run, stages_run
 
 
@@ -55,6 +56,7 @@ def test_grid_sweep_of_a_network_is_one_parent_run_with_a_child_per_job(project)
         "model.lr=1e-3,3e-3",
         "model.dropout=0,0.1",
         "model.max_epochs=3",
+        "trainer.max_time=1e-6",  # spent within the first epoch: every trial is guarded
     )
     client = project_client(project)
     parent, children = sweep_runs(client, "grid-mlp")
@@ -86,6 +88,10 @@ def test_grid_sweep_of_a_network_is_one_parent_run_with_a_child_per_job(project)
         "search.model.dropout": "0,0.1",
     }
     assert parent.data.metrics["sweep/trials"] == 4 and parent.data.metrics["sweep/failed"] == 0
+    # Each trial's run says what stopped it; the sweep counts them and names the best's.
+    assert all("time budget" in c.data.tags[tags.GUARD] for c in children)
+    assert parent.data.metrics["sweep/guarded"] == best["guarded"] == 4
+    assert best["best_guard"] == winner.data.tags[tags.GUARD]
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"optimisation_history.png", "search_space.yaml", "best.yaml"} <= artifacts
 
@@ -119,7 +125,7 @@ def test_tune_all_gives_each_contestant_a_sweep_of_the_same_budget(project):
     summary = json.loads((project / "multirun/tune-all/summary.json").read_text())
     assert summary["not_tuned"] == ["dummy"]  # its search space is empty
     (row,) = summary["models"]
-    assert (row["model"], row["trials"], row["finished"]) == ("logreg", 2, 2)
+    assert (row["model"], row["trials"], row["finished"], row["guarded"]) == ("logreg", 2, 2, 0)
     parent, children = sweep_runs(project_client(project), "tune-all/logreg")
     assert len(children) == 2 and parent.data.tags["bakeoff.budget"] == row["budget"]
 

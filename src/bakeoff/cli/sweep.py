@@ -216,6 +216,7 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
     from mlflow.entities import Metric, Param
 
     from bakeoff.reporting import plots
+    from bakeoff.tracking import tags
 
     client = mlflow.MlflowClient(record["tracking_uri"])
     metric, higher = metrics.PRIMARY_METRIC[record["task"]]
@@ -228,6 +229,8 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
     children.sort(key=lambda r: int(r.data.tags["bakeoff.trial"]))
     scored = [r for r in children if r.info.status == "FINISHED" and key in r.data.metrics]
     failed = [r for r in children if r.info.status != "FINISHED"]
+    # Trials a time budget stopped are ranked by what they reached within it: say how many.
+    guarded = [r for r in scored if tags.GUARD in r.data.tags]
     seconds = time.time() - record["started"]
     summary: dict[str, Any] = {
         "sweep": record["sweep"],
@@ -237,6 +240,7 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
         "trials": len(children),
         "finished": len(scored),
         "failed": len(failed),
+        "guarded": len(guarded),
         "seconds": round(seconds, 1),
         "metric": key,
         "parent_run_id": record["run_id"],
@@ -244,7 +248,7 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
     now = int(time.time() * 1000)
     logged = [
         Metric(f"sweep/{k}", float(summary[k]), now, 0)
-        for k in ("trials", "finished", "failed", "seconds")
+        for k in ("trials", "finished", "failed", "guarded", "seconds")
     ]
     params = []
     if scored:
@@ -256,6 +260,8 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
             "trial": int(best.data.tags["bakeoff.trial"]),
             "overrides": overrides,
         }
+        if tags.GUARD in best.data.tags:
+            summary["best_guard"] = best.data.tags[tags.GUARD]
         logged.append(Metric(f"best/{key}", summary["value"], now, 0))
         params = [Param(f"best.{k}", v[:6000]) for k, v in overrides.items()]
         params.append(Param("best.run_id", best.info.run_id))
@@ -276,10 +282,11 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
     status = "FINISHED" if scored and not interrupted else "FAILED"
     client.set_terminated(record["run_id"], status)
     log.info(
-        "sweep %s: %d trials, %d failed; best %s = %s (%s)",
+        "sweep %s: %d trials, %d failed, %d guarded; best %s = %s (%s)",
         record["sweep"],
         len(children),
         len(failed),
+        len(guarded),
         key,
         f"{summary['value']:.4f}" if scored else "none",
         Path(record["folder"]) / BEST_FILE,

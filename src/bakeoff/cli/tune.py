@@ -149,20 +149,34 @@ def tune_all(args: argparse.Namespace) -> Path:
 
 
 def summary_markdown(rows: list[dict[str, Any]], skipped: list[str]) -> str:
-    header = ["model", "budget", "trials", "failed", "best validation", "value", "wall time"]
+    header = [
+        "model",
+        "budget",
+        "trials",
+        "failed",
+        "guarded",
+        "best validation",
+        "value",
+        "wall time",
+    ]
     cells = [
         [
             r["model"],
             r["budget"],
             str(r["trials"]),
             str(r["failed"]),
+            str(r["guarded"]),
             r["metric"],
             fmt.score(r["value"]) if "value" in r else "none finished",
             fmt.seconds(r["wall_seconds"]),
         ]
         for r in rows
     ]
-    lines = [fmt.markdown_table(header, cells, align="llrrlrr")]
+    lines = [fmt.markdown_table(header, cells, align="llrrrlrr")]
+    # A time budget ranks such a trial by what it reached in time, not by what it would reach.
+    guarded = [f"- {r['model']}'s best trial: {r['best_guard']}" for r in rows if "best_guard" in r]
+    if guarded:
+        lines += ["", "Guarded:", *guarded]
     if skipped:
         lines += ["", f"Not tuned (no search space): {', '.join(skipped)}."]
     return "\n".join(lines) + "\n"

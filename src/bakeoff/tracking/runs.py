@@ -29,7 +29,7 @@ from bakeoff.paths import split_path
 from bakeoff.tracking import store
 from bakeoff.tracking.datasets import log_fit_splits, log_split
 from bakeoff.tracking.orphans import process_tags
-from bakeoff.tracking.tags import display_name, flatten, run_tags
+from bakeoff.tracking.tags import GUARD, display_name, flatten, run_tags
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,8 @@ def train_and_log(
                 family=model.family,
             )
         )
+        if guard := model.guard():
+            mlflow.set_tag(GUARD, guard)
         served = ServedModel(model=model, steps=params.model_steps, target=target)
         # The input example is raw rows as ingested, which is what the model must accept
         # (the row key aside: a model does not need it).

@@ -27,6 +27,10 @@ PACKAGES = (
 # local edits to the code it ran.
 RUN_WRITES = ("params.yaml", "dvc.lock", "reports", "data", ".dvc")
 
+# On a training run whose fit a guard cut short or approximated (a time budget, the SVM's
+# kernel approximation): what it did, in words. A sweep counts its guarded trials by it.
+GUARD = "bakeoff.guard"
+
 
 def git_commit() -> str:
     """HEAD's commit, with "-dirty" when tracked files other than RUN_WRITES differ from it."""
