@@ -15,6 +15,9 @@ bound). `--collect PROJECT TUNE` only reads a project where that already ran.
     python benchmarks/tuned_verdict.py --data california_housing --max-time 240
     python benchmarks/tuned_verdict.py --collect /tmp/tune multirun/tune-cal --data california_housing
 
+`--name five_folds` writes a variant beside the main result, e.g. the same sweeps applied
+again with other verdict settings (`tune apply multirun/tune --run -S ...`) and collected.
+
 California and Adult need their files in data/external/ (copied from ../shared/datasets).
 Writes benchmarks/results/tuned_verdict_<data>.json.
 """
@@ -118,8 +121,9 @@ def collect(project: Path, tune: Path, args: argparse.Namespace, command: str) -
     verdict = board.get("verdict") or {}
     ensemble = board.get("ensemble") or {}
     save_result(
-        f"tuned_verdict_{args.data}",
-        title=f"The verdict on {args.data} after equal-budget tuning",
+        "_".join(["tuned_verdict", args.data, *([args.name] if args.name else [])]),
+        title=f"The verdict on {args.data} after equal-budget tuning"
+        + (f" ({args.name})" if args.name else ""),
         command=command,
         tables=[
             {"caption": "the sweeps (selected on the validation split)", "rows": tuning},
@@ -145,6 +149,7 @@ def main() -> None:
     parser.add_argument("--max-time", type=float, default=240.0, help="0: no bound")
     parser.add_argument("--full-verdict", action="store_true", help="not the quick settings")
     parser.add_argument("--collect", nargs=2, metavar=("PROJECT", "TUNE"), type=Path)
+    parser.add_argument("--name", help="results/tuned_verdict_<data>_<name>.json: a variant")
     args = parser.parse_args()
     command = " ".join(["python benchmarks/tuned_verdict.py", *sys.argv[1:]])
     if args.collect:
