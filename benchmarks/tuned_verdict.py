@@ -18,8 +18,8 @@ bound). `--collect PROJECT TUNE` only reads a project where that already ran.
 `--name five_folds` writes a variant beside the main result, e.g. the same sweeps applied
 again with other verdict settings (`tune apply multirun/tune --run -S ...`) and collected.
 
-California and Adult need their files in data/external/ (copied from ../shared/datasets).
-Writes benchmarks/results/tuned_verdict_<data>.json.
+California's and Adult's files are copied into the scratch project from ../shared/datasets.
+Writes benchmarks/results/tuned_verdict_<data>[_<name>].json.
 """
 
 from __future__ import annotations

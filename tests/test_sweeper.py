@@ -3,6 +3,9 @@ SLURM launcher config, and turning a sweep's best trial into a `dvc exp run`."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import optuna
 import pytest
 import yaml
@@ -14,9 +17,10 @@ from omegaconf import OmegaConf, open_dict
 
 import bakeoff.cli.sweep  # registers the bakeoff.direction resolver
 from bakeoff.cli.sweep import overrides_dict
-from bakeoff.cli.tune import apply_command, hydra_dict
+from bakeoff.cli.tune import apply_command, hydra_dict, summary_markdown
 from bakeoff.fileio import write_json
 from bakeoff.paths import DATA_CARD
+from bakeoff.tracking import tags
 from conftest import PROJECT_ROOT
 from hydra_plugins.bakeoff_optuna_sweeper import OptunaSweeper, distribution
 
@@ -210,13 +214,7 @@ def test_hydra_dict_round_trips_through_the_override_parser():
 
 
 def test_a_sweep_counts_its_guarded_trials_and_says_when_the_best_was_one(tmp_path):
-    import json
-    import time
-
-    import mlflow
-
-    from bakeoff.cli.tune import summary_markdown
-    from bakeoff.tracking import tags
+    import mlflow  # here: the other tests of this file need no tracking store
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = mlflow.MlflowClient(uri)

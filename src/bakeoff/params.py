@@ -142,7 +142,7 @@ class LearningCurveConfig:
         object.__setattr__(self, "fractions", tuple(sorted(set(fractions))))
 
 
-# Fewer shuffled rows than this are too few to rank columns by: importance is not computed.
+# The fewest shuffled rows importance is computed on (a rule set here, not a measurement).
 MIN_IMPORTANCE_ROWS = 50
 
 

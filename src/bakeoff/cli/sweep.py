@@ -229,7 +229,7 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
     children.sort(key=lambda r: int(r.data.tags["bakeoff.trial"]))
     scored = [r for r in children if r.info.status == "FINISHED" and key in r.data.metrics]
     failed = [r for r in children if r.info.status != "FINISHED"]
-    # Trials a time budget stopped are ranked by what they reached within it: say how many.
+    # Trials a guard cut short (a time budget) are ranked by what they reached: say how many.
     guarded = [r for r in scored if tags.GUARD in r.data.tags]
     seconds = time.time() - record["started"]
     summary: dict[str, Any] = {

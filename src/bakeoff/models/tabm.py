@@ -90,8 +90,9 @@ def pinned_size(config: dict[str, Any], train_rows: int) -> dict[str, Any]:
         k=config.get("k"),
         n_blocks=config.get("n_blocks"),
         d_block=config.get("d_block"),
-        embeddings=True,  # the depth is not pinned: it follows the columns, not the rows
+        embeddings=config.get("embeddings", "piecewise_linear") != "none",
     )
+    # n_blocks stays as configured: its default follows the embeddings, not the rows.
     return {**config, "k": sizes["k"], "d_block": sizes["d_block"]}
 
 
