@@ -96,6 +96,7 @@ bench: setup  ## the speed benchmarks (some need data/external/{adult.data,calif
 	$(BIN)/python benchmarks/parallel_refits.py
 	$(BIN)/python benchmarks/mlflow_logging.py
 	$(BIN)/python benchmarks/sweep_parallel.py
+	$(BIN)/python benchmarks/suite_time.py
 	$(BIN)/python benchmarks/render.py
 
 bench-docs: setup  ## docs/benchmarks.md from benchmarks/results/*.json

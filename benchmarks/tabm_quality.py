@@ -10,7 +10,9 @@ each fit is recorded with it.
 
 Usage:  PYTHONPATH=src python benchmarks/tabm_quality.py [--data california_housing adult
             breast_cancer digits] [--models tabm hist_gradient_boosting mlp resnet] [--update]
---update keeps the saved tables of the datasets not measured this time.
+            [--set models.tabm.arch_type=tabm-mini ...] [--name NAME]
+--update keeps the saved tables of the datasets not measured this time; --set composes
+Hydra overrides into every model's config (a variant: save it under its own --name).
 Adult and California read data/external/{adult.data,california_housing.csv}.
 Writes benchmarks/results/tabm_quality.json.
 """
@@ -128,6 +130,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="tabm_quality")
     parser.add_argument(
+        "--set", nargs="+", default=[], metavar="OVERRIDE", help="Hydra overrides, e.g. a variant"
+    )
+    parser.add_argument(
         "--update", action="store_true", help="keep the other datasets' tables already saved"
     )
     args = parser.parse_args()
@@ -137,7 +142,7 @@ def main() -> None:
     for card in args.data:
         parts, task, target = card_splits(card, args.data_dir)
         # The full line-up composes every tabular model; --models picks among them.
-        models = pipeline_models(card, args.data_dir, ["lineup=full"])["models"]
+        models = pipeline_models(card, args.data_dir, ["lineup=full", *args.set])["models"]
         rows = []
         for name in args.models:
             row = fit_and_score(with_threads(models[name], args.threads), parts, task, target)
@@ -153,17 +158,20 @@ def main() -> None:
         caption = (
             f"{card}: {len(parts['train'])} training rows, the pipeline's split, seed 42; "
             + ("vs_hgb = RMSE ratio" if metric == "test_rmse" else "vs_hgb = accuracy difference")
+            + (f"; with {' '.join(args.set)}" if args.set else "")
         )
         tables.append({"caption": caption, "rows": rows})
         raw[card] = {"models": {name: models[name] for name in args.models}}
     tables.sort(key=lambda table: DATASETS.index(table["caption"].split(":")[0]))
     save_result(
         args.name,
-        title="Models at their default (CPU) settings against HistGradientBoosting",
+        title="Models at their default (CPU) settings against HistGradientBoosting"
+        + (f", with {' '.join(args.set)}" if args.set else ""),
         command=" ".join(["PYTHONPATH=src python benchmarks/tabm_quality.py", *sys.argv[1:]]),
         tables=tables,
         notes=[
-            "Default configs (conf/model/*.yaml), one model seed (42), test split; networks "
+            "Default configs (conf/model/*.yaml; a variant: with the overrides in the title), "
+            "one model seed (42), test split; networks "
             f"on {args.threads} torch thread(s). fit_s: wall seconds of the fit, preprocessing "
             "included; cpu_s: CPU seconds the process used for it (all its threads: "
             "HistGradientBoosting runs one per core), which other work on the machine inflates "
