@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(abspath $(VENV))/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 5000
-# `make server`: the team's tracking server (README, "Team setup")
+# `make server`: the team's tracking server (docs/tracking.md, "Team setup")
 BACKEND_STORE_URI     ?= postgresql+psycopg2://mlflow@127.0.0.1:5432/mlflow
 ARTIFACTS_DESTINATION ?= file://$(CURDIR)/mlserver-artifacts
 # `make tune TRIALS=40`; empty: conf/sweep.yaml's budget.trials
@@ -40,7 +40,7 @@ repro: setup  ## dvc repro (refuses a params.yaml older than conf/)
 
 # `make test`: the unit tests and the shared end-to-end pipeline project's tests, as two
 # pytest processes side by side (the project's chain is the longest: it starts at once);
-# `make test ALL=1` adds the tests marked slow (queue, retraining, digits, text, ...).
+# `make test ALL=1` adds the tests marked slow (queue, retraining, digits, the safety runs, DDP, ...).
 ALL ?=
 SLOW := $(if $(ALL),,and not slow)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider

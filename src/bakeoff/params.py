@@ -81,7 +81,7 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class DriftConfig:
-    """When the newest batch differs from the training rows (see README, "Retraining")."""
+    """When the newest batch differs from the training rows (docs/retraining.md)."""
 
     action: str = "warn"  # warn: report and go on; stop: report and halt before training
     psi: float = 0.2  # population stability index at or above this flags a column
@@ -98,7 +98,7 @@ class DriftConfig:
 
 @dataclass(frozen=True)
 class PromoteConfig:
-    """When this run's best model replaces the registry's champion (see README, "Retraining")."""
+    """When this run's best model replaces the registry's champion (docs/retraining.md)."""
 
     registered_model: str | None = None  # default: the dataset's name
     margin: float = 0.0  # the challenger must beat the champion's test score by more than this
@@ -188,7 +188,7 @@ class ImportanceConfig:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """The verdict (README, "The verdict"): intervals, learning curves, importance, constraints."""
+    """The verdict (docs/verdict.md): intervals, learning curves, importance, constraints."""
 
     resampling: ResamplingConfig = field(default_factory=ResamplingConfig)
     confidence: float = 0.95
@@ -212,7 +212,7 @@ class CompareConfig:
 
 @dataclass(frozen=True)
 class EnsembleConfig:
-    """The ensemble contestant (README, docs/verdict.md): the best classical and best deep
+    """The ensemble contestant (docs/verdict.md): the best classical and best deep
     model averaged, the weight fitted on validation predictions."""
 
     enabled: bool = True

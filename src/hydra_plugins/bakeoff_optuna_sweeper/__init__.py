@@ -2,7 +2,7 @@
 
 Hydra only instantiates sweepers that live in the `hydra_plugins` namespace package, hence
 this package next to `bakeoff`. Why our own sweeper rather than hydra-optuna-sweeper: see
-the README, "Tuning".
+docs/tuning.md.
 """
 
 from hydra_plugins.bakeoff_optuna_sweeper.optuna_sweeper import OptunaSweeper, distribution
