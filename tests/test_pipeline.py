@@ -238,6 +238,34 @@ def test_ddp_on_two_cpu_processes_trains_once_and_rank_zero_alone_logs(project):
         assert len(accuracy) == trained["epochs"] and max(m.value for m in accuracy) > 0.9
 
 
+@pytest.mark.slow  # tens of seconds on two cores: make test ALL=1
+def test_ddp_training_that_diverges_ends_every_rank_and_rank_zero_records_it(project):
+    """trainer=ddp with a NaN loss: both ranks stop at the same epoch, rank 0 records the
+    failure, and rank 1 ends there too, rather than start the refits of a model that never
+    trained, whose collectives wait on a rank 0 that has gone."""
+    trainer = yaml.safe_load((project / "conf/trainer/ddp.yaml").read_text())
+    ddp = {"max_epochs": 5, "lr": 1e12, "trainer": {**trainer, "accelerator": "cpu"}}
+    with mlp_settings(project, **ddp) as new_runs:
+        # A hang shows as a timeout, not as a test that waits for the suite's limit.
+        result = subprocess.run(
+            ["python", "-m", "bakeoff.stages.contestant", "mlp"],
+            cwd=project,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-2000:]
+        assert "mlp on DDP rank 1: " in output  # rank 1 saw the NaN too
+        # ... and ended there: no refits of a model that never trained, waiting on rank 0.
+        assert "refitting" not in output and "failed on a resample" not in output
+        (failed,) = new_runs()
+        assert failed.info.status == "FAILED"
+        trained = json.loads((project / "data/models/mlp/train.json").read_text())
+        assert trained["status"] == "failed" and "FloatingPointError" in trained["error"]
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("restored")
 def test_image_dataset_runs_the_bake_off_with_the_cnn(project):

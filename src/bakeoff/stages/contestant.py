@@ -229,7 +229,7 @@ def _contestant(name: str, params: Params) -> None:
             log_resamples(record["resamples"], REPORTED[card["task"]])
 
     try:
-        train_and_log(
+        model, _ = train_and_log(
             params,
             name,
             with_checkpoints(params.models[name], params.data.name, name),
@@ -242,8 +242,9 @@ def _contestant(name: str, params: Params) -> None:
     except TrainingFailed as failure:  # raised on rank 0 only
         record_failure(name, failure)
         return
-    if not is_rank_zero():
+    if not is_rank_zero() and model is not None:
         # A DDP rank other than 0 trains every refit with rank 0 (its records are rank 0's).
+        # Not when training diverged: rank 0 has recorded the failure and resamples nothing.
         resample(name, params, splits)
 
 
