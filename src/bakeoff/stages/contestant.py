@@ -57,7 +57,13 @@ from bakeoff.paths import (
     split_path,
 )
 from bakeoff.tracking.orphans import close_orphans_of
-from bakeoff.tracking.runs import TrainingFailed, log_evaluation, log_resamples, train_and_log
+from bakeoff.tracking.runs import (
+    ERROR_ARTIFACT,
+    TrainingFailed,
+    log_evaluation,
+    log_resamples,
+    train_and_log,
+)
 from bakeoff.watch import KILLED_PID, KILLED_REASON
 
 log = logging.getLogger(__name__)
@@ -148,7 +154,9 @@ def write_resamples(name: str, record: dict[str, Any], predictions: pd.DataFrame
 
 def record_failure(name: str, failure: TrainingFailed) -> None:
     """A contestant that failed to train: its records say so, and nothing is scored."""
-    log.error("%s; the bake-off goes on without it", failure)
+    log.error(
+        "%s; the bake-off goes on without it (traceback: the run's %s)", failure, ERROR_ARTIFACT
+    )
     write_json(
         model_dir(name) / "train.json",
         {

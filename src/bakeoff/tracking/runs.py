@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 # than one interval; a bake-off's network often trains for less. The variable, when set, wins.
 SAMPLING_ENV = "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"
 SYSTEM_METRICS_SECONDS = 2
+# A failed run's traceback, next to its bakeoff.error tag.
+ERROR_ARTIFACT = "error.txt"
 
 
 def run_config(params: Params, name: str) -> dict[str, Any]:
@@ -77,8 +80,13 @@ def recorded_outcome(run) -> Iterator[None]:
         raise
     except Exception as exc:
         reason = exc.reason if isinstance(exc, TrainingFailed) else f"{type(exc).__name__}: {exc}"
-        mlflow.set_tags({"bakeoff.status": "failed", "bakeoff.error": reason[:5000]})
-        mlflow.end_run("FAILED")
+        try:
+            mlflow.set_tags({"bakeoff.status": "failed", "bakeoff.error": reason[:5000]})
+            # The tag says what failed; the traceback (with the fit's own error, which
+            # TrainingFailed chains) says where, for a bug rather than a bad setting.
+            mlflow.log_text("".join(traceback.format_exception(exc)), ERROR_ARTIFACT)
+        finally:
+            mlflow.end_run("FAILED")
         raise
 
 
