@@ -253,3 +253,53 @@ def test_a_sweep_counts_its_guarded_trials_and_says_when_the_best_was_one(tmp_pa
     assert client.get_run(parent).data.metrics["sweep/guarded"] == 2
     text = summary_markdown([{**summary, "wall_seconds": 12.0}], [])
     assert f"- mlp's best trial: {stopped}" in text
+
+
+def test_an_interrupted_sweeps_best_is_applied_only_when_asked(tmp_path):
+    best = {
+        "sweep": "tune-x/mlp",
+        "model": "mlp",
+        "budget": "optuna, 20 trials",
+        "trials": 3,
+        "metric": "validation/accuracy",
+        "value": 0.9,
+        "interrupted": True,
+        "overrides": {"model.lr": "0.01"},
+    }
+    (tmp_path / "mlp").mkdir()
+    (tmp_path / "mlp" / "best.yaml").write_text(yaml.safe_dump(best))
+    with pytest.raises(SystemExit, match=r"interrupted after 3 trial\(s\).*--partial"):
+        apply_command([tmp_path / "mlp"], None)
+    assert "models.mlp.lr=0.01" in apply_command([tmp_path / "mlp"], None, partial=True)
+
+
+def test_a_finished_sweep_whose_summary_fails_fails_and_closes_its_parent_run(tmp_path):
+    """No best.yaml (here: its folder is a file) is the sweep's failure, not a success with a
+    log line; an interrupted sweep only logs it, on its way out."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    experiment_id = client.create_experiment("tiny")
+    (tmp_path / "not-a-folder").write_text("")
+    for interrupted in (False, True):
+        parent = client.create_run(experiment_id).info.run_id
+        tracking = bakeoff.cli.sweep.SweepTracking()
+        tracking.record = {
+            "run_id": parent,
+            "experiment_id": experiment_id,
+            "tracking_uri": uri,
+            "sweep": "tune/mlp",
+            "folder": str(tmp_path / "not-a-folder"),
+            "model": "mlp",
+            "dataset": "tiny",
+            "task": "classification",
+            "budget": "optuna, 4 trials",
+            "started": time.time(),
+        }
+        if interrupted:
+            tracking._close(interrupted=True)
+        else:
+            with pytest.raises(FileExistsError):
+                tracking.on_multirun_end(config=None)
+        assert client.get_run(parent).info.status == "FAILED"

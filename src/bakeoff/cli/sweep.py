@@ -208,6 +208,8 @@ class SweepTracking(Callback):
 
             log.exception("could not summarise sweep %s", record["sweep"])
             mlflow.MlflowClient(record["tracking_uri"]).set_terminated(record["run_id"], "FAILED")
+            if not interrupted:  # a sweep without its best.yaml has not succeeded
+                raise
 
 
 def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str, Any]:
@@ -244,6 +246,8 @@ def summarise(record: dict[str, Any], *, interrupted: bool = False) -> dict[str,
         "seconds": round(seconds, 1),
         "metric": key,
         "parent_run_id": record["run_id"],
+        # Stopped before its budget (Ctrl-C, a crash): the best of the trials it ran.
+        "interrupted": interrupted,
     }
     now = int(time.time() * 1000)
     logged = [

@@ -47,11 +47,20 @@ def sweep_folders(paths: list[Path]) -> list[Path]:
 SWEEP_ONLY = ("budget.", "hydra.", "hydra/")
 
 
-def apply_overrides(best: dict[str, Any], contestant: str) -> tuple[list[str], list[str]]:
+def apply_overrides(
+    best: dict[str, Any], contestant: str, *, partial: bool = False
+) -> tuple[list[str], list[str]]:
     """`dvc exp run -S` overrides that give `contestant` the sweep's best configuration, and
-    the sweep's other settings (data=<card>, seed, ...), which the pipeline must share."""
+    the sweep's other settings (data=<card>, seed, ...), which the pipeline must share.
+    An interrupted sweep's best is refused unless `partial`."""
     if "overrides" not in best:
         raise SystemExit(f"sweep {best['sweep']}: no trial finished, nothing to apply")
+    if best.get("interrupted") and not partial:
+        raise SystemExit(
+            f"sweep {best['sweep']} was interrupted after {best['trials']} trial(s) of its "
+            f"budget ({best['budget']}): its best is the best of those. Run it again, or "
+            "pass --partial to apply it anyway"
+        )
     own, shared = [], []
     for key, value in best["overrides"].items():
         name = key.lstrip("+~")  # Hydra's add / force-add / delete prefixes
@@ -80,13 +89,15 @@ def hydra_dict(values: dict[str, Any]) -> str:
     return "{" + ",".join(f"{k}:{quoted(v)}" for k, v in values.items()) + "}"
 
 
-def apply_command(folders: list[Path], names: list[str] | None) -> list[str]:
+def apply_command(
+    folders: list[Path], names: list[str] | None, *, partial: bool = False
+) -> list[str]:
     if names and len(names) != len(folders):
         raise SystemExit(f"--as gives {len(names)} names for {len(folders)} sweeps")
     overrides, settings = [], set()
     for i, folder in enumerate(folders):
         best = yaml.safe_load((folder / BEST_FILE).read_text(encoding="utf-8"))
-        own, shared = apply_overrides(best, names[i] if names else best["model"])
+        own, shared = apply_overrides(best, names[i] if names else best["model"], partial=partial)
         overrides += own
         settings.add(tuple(sorted(shared)))
     if len(settings) > 1:
@@ -200,6 +211,9 @@ def main(argv: list[str] | None = None) -> None:
     apply.add_argument("--run", action="store_true", help="run it rather than print it")
     apply.add_argument("--queue", action="store_true", help="queue it (`dvc queue start`)")
     apply.add_argument(
+        "--partial", action="store_true", help="apply an interrupted sweep's best as well"
+    )
+    apply.add_argument(
         "-S",
         "--set-param",
         dest="extra",
@@ -212,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         tune_all(args)
         return
     folders = sweep_folders(args.sweeps)
-    command = apply_command(folders, args.names.split(",") if args.names else None)
+    names = args.names.split(",") if args.names else None
+    command = apply_command(folders, names, partial=args.partial)
     for override in args.extra:
         command += ["-S", override]
     if args.queue:
