@@ -303,3 +303,24 @@ def test_a_finished_sweep_whose_summary_fails_fails_and_closes_its_parent_run(tm
             with pytest.raises(FileExistsError):
                 tracking.on_multirun_end(config=None)
         assert client.get_run(parent).info.status == "FAILED"
+
+
+def test_a_trial_whose_job_raised_is_failed_and_logged_with_its_traceback(caplog):
+    """A job's exception (Hydra's JobReturn re-raises it) is a failed trial, and the log
+    keeps where it came from."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    def buggy_job():
+        return {}["missing key"]
+
+    try:
+        buggy_job()
+    except KeyError as exc:
+        raised = exc
+    study = optuna.create_study()
+    trial = study.ask()
+    with caplog.at_level("WARNING"):
+        OptunaSweeper._tell(study, trial, JobReturn(status=JobStatus.FAILED, _return_value=raised))
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
+    assert "trial 0 failed: KeyError" in caplog.text
+    assert "in buggy_job" in caplog.text  # the traceback

@@ -219,7 +219,11 @@ class OptunaSweeper(Sweeper):
         try:
             value = result.return_value
         except Exception as exc:  # the job raised: the trial failed, the sweep goes on
-            log.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
+            # With its traceback: an app that reports its own failures as a value (bakeoff's
+            # sweep returns NaN for a contestant's) reaches here only with a bug to find.
+            log.warning(
+                "trial %d failed: %s: %s", trial.number, type(exc).__name__, exc, exc_info=exc
+            )
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             return
         if value is None or not math.isfinite(float(value)):
