@@ -129,6 +129,16 @@ def test_the_check_fails_when_a_dep_is_deleted_or_one_is_added(tmp_path):
     assert deps.differences(root) == {}
 
 
+def test_writing_deps_that_are_already_right_leaves_dvc_yaml_untouched(tmp_path):
+    """--write rewrites dvc.yaml only when a stage's code deps change (the pipeline file is
+    not reformatted, or exposed to an interrupted write, for nothing)."""
+    root = copy_for_deps(tmp_path)
+    before = (root / "dvc.yaml").stat()
+    assert deps.write(root) == []
+    after = (root / "dvc.yaml").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
 def test_closure_follows_function_level_imports_and_dynamic_model_loading(tmp_path):
     root = copy_for_deps(tmp_path)
     source = deps.Source(root)

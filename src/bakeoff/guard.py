@@ -39,6 +39,7 @@ from pathlib import Path
 import psutil
 
 from bakeoff import warm
+from bakeoff.fileio import write_text
 from bakeoff.paths import find_workspace
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class _Lockfile:
         try:
             if kind is None:
                 content = {k: v for k, v in self.content.items() if v}
-                (self.folder / "rwlock").write_text(json.dumps(content))
+                write_text(self.folder / "rwlock", json.dumps(content))
         finally:
             self.guard.unlock()
 
@@ -157,7 +158,7 @@ def _refuse(root: Path, holders: list[dict], mine: psutil.Process | None) -> Wor
         if record.is_file():
             held = json.loads(record.read_text())
             held["spoiled_by"] = f"PID {mine.pid}: {' '.join(_dvc_arguments(mine.cmdline()))}"
-            record.write_text(json.dumps(held))
+            write_text(record, json.dumps(held))
     return WorkspaceBusy(
         f"another pipeline run holds this workspace ({who}). This run stops here, before "
         "its stages read or write anything"
@@ -193,7 +194,7 @@ def hold_workspace(start: Path | None = None) -> None:
         if first:
             readers.append({"pid": mine.pid, "cmd": _description(mine)})
             record = {"dvc_pid": mine.pid, "params_sha256": _params_hash(root)}
-            (root / RUN_RECORD).write_text(json.dumps(record))
+            write_text(root / RUN_RECORD, json.dumps(record))
     if first:
         _release_when_gone(root, mine.pid)
     _check_params(root, mine.pid)

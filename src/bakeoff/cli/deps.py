@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bakeoff.fileio import write_atomic
+
 PACKAGE = "bakeoff"
 # Packages whose modules are chosen at run time (config `_target_`, unpickling a saved model):
 # a stage that uses them depends on the whole folder.
@@ -214,8 +216,8 @@ def write(root: Path) -> list[str]:
             deps.remove(dep)
         deps.extend(wanted)
         changed.append(name)
-    with path.open("w", encoding="utf-8") as handle:
-        yaml.dump(dvc, handle)
+    if changed:  # dvc.yaml is the pipeline: never left half-written (e.g. Ctrl-C mid-dump)
+        write_atomic(path, lambda tmp: yaml.dump(dvc, tmp))
     return changed
 
 
