@@ -120,6 +120,19 @@ def test_weights_of_another_arch_are_refused_naming_the_file(weights):
         load_backbone("resnet34", weights["pth"])
 
 
+@pytest.mark.parametrize("kind", ["pth", "safetensors"])
+def test_a_damaged_weights_file_is_refused_naming_the_file(weights, kind, tmp_path):
+    """A download cut short, or bytes that are no weights file: a ValueError that names the
+    file and says what to do, not torch's or safetensors' bare error."""
+    whole = weights[kind].read_bytes()
+    for name, content in (("cut", whole[: len(whole) // 2]), ("junk", b"not weights at all")):
+        path = tmp_path / f"{name}.{kind}"
+        path.write_bytes(content)
+        # torch reads some junk as a refused pickle, which may also be a damaged file
+        with pytest.raises(ValueError, match=rf"{name}\.{kind}: .*(damaged|cut short)"):
+            read_weights(path)
+
+
 def test_a_pth_that_needs_full_unpickling_is_refused_naming_the_file(tmp_path):
     pickled = tmp_path / "whole_model.pth"
     torch.save(torch.nn.Linear(2, 2), pickled)  # the module object, not its state dict

@@ -218,10 +218,18 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
             f"{path}: weights must be a .safetensors file or a .pth / .pt state dict "
             "(torch.save(model.state_dict(), ...))"
         )
+    damaged = (
+        f"{path}: not a readable weights file, damaged or not what its name says (a "
+        "download cut short?): fetch it again"
+    )
     if suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except SafetensorError as error:
+            raise ValueError(f"{damaged} ({error})") from error
     else:
         try:
             # weights_only=True: torch's restricted unpickler rebuilds tensors, numbers,
@@ -229,13 +237,20 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
             # cannot run code while it loads (a plain pickle can). torchvision's released
             # .pth files are such state dicts.
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
+        except pickle.UnpicklingError as error:
+            # The restricted unpickler refuses objects and damaged bytes alike.
             raise ValueError(
-                f"{path}: refused: loading it needs full unpickling (it holds Python objects, "
-                "not only tensors), which runs code from the file. Where you trust it, save "
-                "the network's state dict instead: torch.save(model.state_dict(), file), or "
-                "safetensors.torch.save_file(model.state_dict(), file)"
-            ) from None
+                f"{path}: refused: either loading it needs full unpickling (it holds Python "
+                "objects, not only tensors), which runs code from the file, or it is damaged "
+                "or no weights file. Where you trust it, save the network's state dict "
+                "instead: torch.save(model.state_dict(), file), or "
+                "safetensors.torch.save_file(model.state_dict(), file); otherwise fetch it "
+                f"again. (torch: {error})"
+            ) from error
+        # What torch.load raises for a truncated archive (RuntimeError), a file cut inside
+        # a pickle (EOFError) or bytes that are no torch file at all (KeyError on its magic).
+        except (RuntimeError, EOFError, KeyError) as error:
+            raise ValueError(f"{damaged} ({type(error).__name__}: {error})") from error
     if not isinstance(state, Mapping) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
