@@ -81,16 +81,27 @@ def test_missing_settings_and_folders_say_what_to_do(tmp_path):
         resolve_pretrained(str(tmp_path / "empty"))
 
 
-def _resolve_in_subprocess(name: str, cache: Path) -> subprocess.CompletedProcess:
+def _resolve_in_subprocess(
+    name: str, cache: Path, allow_download: bool = False
+) -> subprocess.CompletedProcess:
     # huggingface_hub reads HF_HUB_CACHE when imported: a fresh process sees this one.
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     code = (
         "import sys\nfrom bakeoff.models.text_encoder import resolve_pretrained\n"
-        f"print(resolve_pretrained({name!r}))\n"
+        f"print(resolve_pretrained({name!r}, allow_download={allow_download}))\n"
     )
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT
     )
+
+
+def test_a_download_that_cannot_happen_says_so_rather_than_suggest_allowing_it(tmp_path):
+    """allow_download: true, and the hub is out of reach (HF_HUB_OFFLINE here, no internet
+    elsewhere): the message gives the hub's reason, not "set allow_download: true"."""
+    failed = _resolve_in_subprocess("someone/tiny-bert", tmp_path / "hub", allow_download=True)
+    assert failed.returncode != 0
+    assert "and downloading it failed" in failed.stderr
+    assert "set allow_download: true" not in failed.stderr
 
 
 def test_a_hub_id_is_found_in_the_local_cache_only(tiny_bert, tmp_path):

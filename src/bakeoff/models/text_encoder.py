@@ -105,12 +105,21 @@ def resolve_pretrained(pretrained: str | Path | None, *, allow_download: bool = 
                 allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"],
             )
         )
-    except LocalEntryNotFoundError:
-        raise FileNotFoundError(
+    except LocalEntryNotFoundError as error:
+        where = (
             f"pretrained: {pretrained!r} is neither a folder ({path.resolve()}) nor a model in "
-            f"the local Hugging Face cache ({constants.HF_HUB_CACHE}); place the model folder "
-            "there, or set allow_download: true to download it (needs internet)"
-        ) from None
+            f"the local Hugging Face cache ({constants.HF_HUB_CACHE})"
+        )
+        if not allow_download:
+            raise FileNotFoundError(
+                f"{where}; place the model folder there, or set allow_download: true to "
+                "download it (needs internet)"
+            ) from error
+        # Raised too when the hub cannot be reached (no internet, HF_HUB_OFFLINE=1).
+        raise FileNotFoundError(
+            f"{where}, and downloading it failed: {error}. Place the model folder there, or "
+            "point pretrained at a local folder"
+        ) from error
     check_safetensors(folder)
     return folder
 
