@@ -5,7 +5,7 @@ import yaml
 from PIL import Image
 
 from bakeoff.data.images import checked_shape, image_columns, read_images
-from bakeoff.problems import DataError
+from bakeoff.problems import CardError, DataError
 from conftest import PROJECT_ROOT
 
 
@@ -48,14 +48,14 @@ def test_digits_card_reads_as_a_pixel_table():
 
 
 def test_digits_refuses_another_shape():
-    with pytest.raises(ValueError, match=r"\[1, 8, 8\]"):
+    with pytest.raises(CardError, match=r"\[1, 8, 8\]"):
         read_images({"format": "digits"}, {"shape": [1, 16, 16]}, "label", PROJECT_ROOT)
 
 
 def test_malformed_card_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="channels 1 or 3"):
         read_images({"format": "digits"}, {"shape": [2, 8, 8]}, "label", tmp_path)
-    with pytest.raises(ValueError, match="tiff"):
+    with pytest.raises(CardError, match="tiff"):
         read_images({"format": "tiff"}, {"shape": [1, 8, 8]}, "label", tmp_path)
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from bakeoff.data.sources import read_source
 from bakeoff.params import DataConfig
-from bakeoff.problems import DataError, Problem
+from bakeoff.problems import CardError, DataError, Problem
 
 CSV_TEXT = "x,colour,y\n1.5,red,0\n2.5,blue,1\n"
 
@@ -278,7 +278,7 @@ def test_file_whose_download_fails_says_why_and_where_to_place_it(tmp_path, site
 
 
 def test_url_must_be_http(tmp_path):
-    with pytest.raises(ValueError, match="http"):
+    with pytest.raises(CardError, match="http"):
         read(tmp_path, {"kind": "url", "url": "ftp://127.0.0.1/t.csv"})
 
 
@@ -391,7 +391,7 @@ def test_openml_by_name_from_cache(tmp_path):
 
 
 def test_openml_needs_data_id_or_name(tmp_path):
-    with pytest.raises(ValueError, match="data_id or name"):
+    with pytest.raises(CardError, match="data_id or name"):
         read(tmp_path, {"kind": "openml", "version": 1}, target="class")
 
 
@@ -418,13 +418,13 @@ def test_sklearn_breast_cancer_with_target_renamed(tmp_path):
 
 
 def test_sklearn_unknown_name(tmp_path):
-    with pytest.raises(ValueError, match="iris") as error:
+    with pytest.raises(CardError, match="iris") as error:
         read(tmp_path, {"kind": "sklearn", "name": "iris"})
     assert all(name in str(error.value) for name in ("breast_cancer", "wine", "diabetes"))
 
 
 def test_unknown_kind(tmp_path):
-    with pytest.raises(ValueError, match="'s3'") as error:
+    with pytest.raises(CardError, match="'s3'") as error:
         read(tmp_path, {"kind": "s3", "path": "bucket/t.csv"})
     assert all(kind in str(error.value) for kind in ("sklearn", "file", "url", "openml"))
 
@@ -463,3 +463,29 @@ def test_an_empty_batch_folder_is_an_error(tmp_path):
     with pytest.raises(DataError) as error:
         read_file(tmp_path, "batches")
     single_problem(error, "file_missing", tmp_path / "batches")
+
+
+def test_the_ingest_stage_names_the_card_for_a_card_mistake(tmp_path):
+    """A card mistake is reported by the card's name, without a traceback: the stage catches
+    CardError alone, so a check that raised a plain ValueError would show one."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from bakeoff.params import compose_conf
+
+    conf = compose_conf(Path(__file__).resolve().parents[1] / "conf")
+    source = {"kind": "s3", "path": "bucket/t.csv"}
+    conf["data"] = {**conf["data"], "name": "shop", "source": source, "target": "y"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bakeoff.stages.ingest"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "dataset card 'shop' (conf/data/): data.source.kind='s3'" in result.stderr
+    assert "Traceback" not in result.stderr

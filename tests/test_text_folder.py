@@ -7,7 +7,7 @@ import pytest
 from bakeoff.data.ingestion import ingest
 from bakeoff.data.sources import read_source
 from bakeoff.params import DataConfig
-from bakeoff.problems import DataError
+from bakeoff.problems import CardError, DataError
 
 
 def card(**source) -> DataConfig:
@@ -93,5 +93,5 @@ def test_a_folder_without_classes_is_named(tmp_path, files, rule):
 
 def test_the_text_column_may_not_be_the_target(tmp_path):
     write(tmp_path, {"pos/1.txt": "x"})
-    with pytest.raises(ValueError, match=r"text_column='y' is also data\.target"):
+    with pytest.raises(CardError, match=r"text_column='y' is also data\.target"):
         read_source(card(text_column="y"), tmp_path)

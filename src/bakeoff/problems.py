@@ -90,3 +90,9 @@ class DataError(Exception):
             raise ValueError("DataError needs at least one problem")
         self.problems = list(problems)
         super().__init__(summary(self.problems))
+
+
+class CardError(ValueError):
+    """The dataset card itself (conf/data/<name>.yaml) is wrong: a setting missing,
+    unsupported or contradicting another. The ingest stage reports it by the card's name;
+    any other error while reading is not the card's and keeps its traceback."""

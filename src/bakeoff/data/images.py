@@ -35,7 +35,7 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from bakeoff.paths import relative_name
-from bakeoff.problems import MAX_EXAMPLES, DataError, Problem
+from bakeoff.problems import MAX_EXAMPLES, CardError, DataError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def checked_shape(shape: Any) -> tuple[int, int, int]:
         or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)
         or shape[0] not in MODES
     ):
-        raise ValueError(
+        raise CardError(
             f"data.image.shape must be [channels, height, width] with channels 1 or 3 and "
             f"positive integer sizes, got {shape!r} (an image dataset card sets it; "
             "conf/model/cnn.yaml reads it)"
@@ -78,16 +78,16 @@ def read_images(source: dict, image: dict, target: str, root: Path) -> pd.DataFr
     shape = checked_shape((image or {}).get("shape"))  # C is 1 (grayscale) or 3 (RGB)
     fmt = source.get("format")
     if fmt not in FORMATS:
-        raise ValueError(
+        raise CardError(
             f"data.source.format={fmt!r} is not an image format; choose one of {list(FORMATS)}"
         )
     if target in image_columns(shape):
-        raise ValueError(f"data.target={target!r} clashes with a pixel column name")
+        raise CardError(f"data.target={target!r} clashes with a pixel column name")
     if fmt == "digits":
         X, y = _read_digits(shape)
     else:
         if not source.get("path"):
-            raise ValueError(f"data.source.path is required for format {fmt!r}")
+            raise CardError(f"data.source.path is required for format {fmt!r}")
         path = Path(root) / source["path"]
         if fmt == "folder":
             X, y = _read_folder(path, shape, Path(root))
@@ -110,7 +110,7 @@ def _read_digits(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     if shape != DIGITS_SHAPE:
-        raise ValueError(
+        raise CardError(
             f"the digits images are 1x8x8 grayscale: set data.image.shape: [1, 8, 8] "
             f"(got {list(shape)}); resize inside the model if it needs larger inputs"
         )

@@ -26,7 +26,7 @@ import pandas as pd
 from bakeoff.fileio import write_atomic
 from bakeoff.params import DataConfig
 from bakeoff.paths import EXTERNAL_DATA, outside_source, relative_name
-from bakeoff.problems import DataError, Problem
+from bakeoff.problems import CardError, DataError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def read_sklearn(source: dict[str, Any], target: str, root: Path) -> pd.DataFram
 
     name = source.get("name")
     if name not in SKLEARN_DATASETS:
-        raise ValueError(
+        raise CardError(
             f"data.source.name={name!r} is not a bundled scikit-learn dataset; "
             f"choose one of {sorted(SKLEARN_DATASETS)}"
         )
@@ -74,7 +74,7 @@ def file_format(path: Path, source: dict[str, Any]) -> tuple[str, str | None]:
     fmt, sep = SUFFIX_FORMATS.get(suffixes[-1].lower(), ("csv", ","))
     fmt = source.get("format", fmt)
     if fmt not in FORMATS:
-        raise ValueError(f"data.source.format={fmt!r} is not supported; choose one of {FORMATS}")
+        raise CardError(f"data.source.format={fmt!r} is not supported; choose one of {FORMATS}")
     return fmt, sep
 
 
@@ -355,7 +355,7 @@ def read_file(source: dict[str, Any], target: str, root: Path) -> pd.DataFrame:
     """A local file, or several (batches, stacked in order); a single absent file is
     downloaded from `url`. `attrs["batches"]` lists the files and their row counts."""
     if not source.get("path"):
-        raise ValueError("data.source.path is required for kind: file")
+        raise CardError("data.source.path is required for kind: file")
     files = batch_files(source, root)
     frames = read_batches(files, source) if len(files) > 1 else [_read_one(files[0], source)]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -434,7 +434,7 @@ def read_url(source: dict[str, Any], target: str, root: Path) -> pd.DataFrame:
     """A file downloaded once into data/external/ (optionally checked against sha256)."""
     url = source.get("url")
     if not url or urlparse(url).scheme not in ("http", "https"):
-        raise ValueError(f"data.source.url must be an http(s) URL, got {url!r}")
+        raise CardError(f"data.source.url must be an http(s) URL, got {url!r}")
     name = source.get("file_name") or Path(urlparse(url).path).name or "download"
     path = download(url, root / EXTERNAL_DATA / name, source.get("sha256"))
     return read_table(path, source)
@@ -445,7 +445,7 @@ def read_openml(source: dict[str, Any], target: str, root: Path) -> pd.DataFrame
     from sklearn.datasets import fetch_openml
 
     if not (source.get("data_id") or source.get("name")):
-        raise ValueError("data.source needs data_id or name for kind: openml")
+        raise CardError("data.source needs data_id or name for kind: openml")
     try:
         bunch = fetch_openml(
             name=None if source.get("data_id") else source["name"],
@@ -536,5 +536,5 @@ def read_source(data: DataConfig, root: Path) -> pd.DataFrame:
 
         return read_text_folder(data.source, data.target, root)
     if kind not in READERS:
-        raise ValueError(f"data.source.kind={kind!r} is not supported; choose one of {KINDS}")
+        raise CardError(f"data.source.kind={kind!r} is not supported; choose one of {KINDS}")
     return READERS[kind](data.source, data.target, root)

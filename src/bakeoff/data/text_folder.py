@@ -18,7 +18,7 @@ import pandas as pd
 
 from bakeoff.data.sources import first_undecodable_line
 from bakeoff.paths import relative_name
-from bakeoff.problems import DataError, Problem
+from bakeoff.problems import CardError, DataError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,10 @@ def _read(path: Path, encoding: str, root: Path) -> tuple[str | None, Problem | 
 def read_text_folder(source: dict[str, Any], target: str, root: Path) -> pd.DataFrame:
     """The documents under `source["path"]` as a frame: the text column and `target`."""
     if not source.get("path"):
-        raise ValueError("data.source.path is required for kind: text_folder")
+        raise CardError("data.source.path is required for kind: text_folder")
     column = source.get("text_column", TEXT_COLUMN)
     if column == target:
-        raise ValueError(f"data.source.text_column={column!r} is also data.target")
+        raise CardError(f"data.source.text_column={column!r} is also data.target")
     encoding = source.get("encoding", "utf-8")
     texts, labels, problems = [], [], []
     for folder in _class_folders(Path(root) / source["path"], Path(root)):

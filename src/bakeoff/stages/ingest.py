@@ -26,7 +26,7 @@ from bakeoff.fileio import write_json, write_parquet
 from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import RAW_CARD, RAW_DATASET, find_workspace
-from bakeoff.problems import DataError
+from bakeoff.problems import CardError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def main() -> None:
     except DataError as exc:
         log.error("dataset %s cannot be ingested\n%s", params.data.name, exc)
         sys.exit(1)
-    except ValueError as exc:  # the card itself is wrong: say which card, no traceback
+    except CardError as exc:  # the card itself is wrong: say which card, no traceback
         log.error("dataset card %r (conf/data/): %s", params.data.name, exc)
         sys.exit(1)
     write_parquet(RAW_DATASET, frame)
