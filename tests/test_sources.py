@@ -197,6 +197,13 @@ class Site:
         class Handler(SimpleHTTPRequestHandler):
             def do_GET(self) -> None:
                 site.requests.append(self.path)
+                if self.path == "/cut.csv":  # a download the connection ends early
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(CSV_TEXT[:12].encode())
+                    self.close_connection = True
+                    return
                 super().do_GET()
 
             def log_message(self, *args: Any) -> None:  # keep the test output quiet
@@ -257,6 +264,15 @@ def test_url_not_found(tmp_path, site):
         read(root, {"kind": "url", "url": site.url("absent.csv")})
     problem = single_problem(error, "download_failed", root / "data/external/absent.csv")
     assert "404" in problem.message
+
+
+def test_a_download_cut_short_fails_with_the_reason_and_keeps_nothing(tmp_path, site):
+    root = tmp_path / "project"
+    with pytest.raises(DataError) as error:
+        read(root, {"kind": "url", "url": site.url("cut.csv")})
+    problem = single_problem(error, "download_failed", root / "data/external/cut.csv")
+    assert "the connection ended 988 byte(s) before the end of the file" in problem.message
+    assert list((root / "data/external").iterdir()) == []
 
 
 def test_file_with_a_url_is_downloaded_when_absent(tmp_path, site):
