@@ -28,7 +28,7 @@ HALVES = {'-m "pipeline': "pipeline half", '-m "not pipeline': "rest half"}
 # pytest's last line: "668 passed, 16 deselected, 1 skipped in 175.32s (0:02:55)", between
 # "=" rules unless -q.
 SUMMARY = re.compile(r"^=*\s*(?P<counts>\d+ (passed|failed).*?) in (?P<seconds>[\d.]+)s\b")
-BUDGETS = {".ci/run": 720, "make test": 300}  # seconds: issue 16's targets on this machine
+BUDGETS = {".ci/run": 720, "make test": 300}  # seconds, on the 2-core machine (docs/testing.md)
 
 
 def clean_environment() -> dict[str, str]:

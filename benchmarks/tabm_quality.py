@@ -139,6 +139,7 @@ def main() -> None:
     quiet()
 
     tables, raw = kept_results(args.name, args.data) if args.update else ([], {})
+    variant = f"with {' '.join(args.set)}" if args.set else ""
     for card in args.data:
         parts, task, target = card_splits(card, args.data_dir)
         # The full line-up composes every tabular model; --models picks among them.
@@ -158,7 +159,7 @@ def main() -> None:
         caption = (
             f"{card}: {len(parts['train'])} training rows, the pipeline's split, seed 42; "
             + ("vs_hgb = RMSE ratio" if metric == "test_rmse" else "vs_hgb = accuracy difference")
-            + (f"; with {' '.join(args.set)}" if args.set else "")
+            + (f"; {variant}" if variant else "")
         )
         tables.append({"caption": caption, "rows": rows})
         raw[card] = {"models": {name: models[name] for name in args.models}}
@@ -166,7 +167,7 @@ def main() -> None:
     save_result(
         args.name,
         title="Models at their default (CPU) settings against HistGradientBoosting"
-        + (f", with {' '.join(args.set)}" if args.set else ""),
+        + (f", {variant}" if variant else ""),
         command=" ".join(["PYTHONPATH=src python benchmarks/tabm_quality.py", *sys.argv[1:]]),
         tables=tables,
         notes=[

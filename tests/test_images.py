@@ -52,8 +52,8 @@ def test_digits_refuses_another_shape():
         read_images({"format": "digits"}, {"shape": [1, 16, 16]}, "label", PROJECT_ROOT)
 
 
-def test_malformed_card_is_a_value_error(tmp_path):
-    with pytest.raises(ValueError, match="channels 1 or 3"):
+def test_malformed_card_is_a_card_error(tmp_path):
+    with pytest.raises(CardError, match="channels 1 or 3"):
         read_images({"format": "digits"}, {"shape": [2, 8, 8]}, "label", tmp_path)
     with pytest.raises(CardError, match="tiff"):
         read_images({"format": "tiff"}, {"shape": [1, 8, 8]}, "label", tmp_path)

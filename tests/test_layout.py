@@ -212,6 +212,17 @@ ALLOWED_AT_IMPORT = {
 }
 
 
+def test_the_config_stage_imports_no_pandas_through_the_guard():
+    """Every stage holds the workspace first; the config stage, which runs on every
+    `dvc exp run`, needs nothing more, and must not pay for pandas through the guard."""
+    import subprocess
+    import sys
+
+    code = "import sys, bakeoff.stages.config\nprint('pandas' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr[-2000:]
+
+
 @pytest.mark.parametrize(
     "stage", sorted(deps.stage_modules(yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())))
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -12,6 +13,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
@@ -213,6 +215,22 @@ def test_hydra_dict_round_trips_through_the_override_parser():
     assert override.value() == values
 
 
+def sweep_record(parent: str, experiment_id: str, uri: str, folder: Path) -> dict:
+    """What SweepTracking records when a sweep of mlp on a "tiny" dataset starts."""
+    return {
+        "run_id": parent,
+        "experiment_id": experiment_id,
+        "tracking_uri": uri,
+        "sweep": "tune/mlp",
+        "folder": str(folder),
+        "model": "mlp",
+        "dataset": "tiny",
+        "task": "classification",
+        "budget": "optuna, 4 trials",
+        "started": time.time(),
+    }
+
+
 def test_a_sweep_counts_its_guarded_trials_and_says_when_the_best_was_one(tmp_path):
     import mlflow  # here: the other tests of this file need no tracking store
 
@@ -234,18 +252,7 @@ def test_a_sweep_counts_its_guarded_trials_and_says_when_the_best_was_one(tmp_pa
         if accuracy is not None:
             client.log_metric(child, "validation/accuracy", accuracy)
         client.set_terminated(child, "FINISHED" if finished else "FAILED")
-    record = {
-        "run_id": parent,
-        "experiment_id": experiment_id,
-        "tracking_uri": uri,
-        "sweep": "tune/mlp",
-        "folder": str(tmp_path / "tune" / "mlp"),
-        "model": "mlp",
-        "dataset": "tiny",
-        "task": "classification",
-        "budget": "optuna, 4 trials",
-        "started": time.time(),
-    }
+    record = sweep_record(parent, experiment_id, uri, tmp_path / "tune" / "mlp")
     summary = bakeoff.cli.sweep.summarise(record)
     assert (summary["finished"], summary["failed"], summary["guarded"]) == (3, 1, 2)
     assert (summary["trial"], summary["best_guard"]) == (1, stopped)
@@ -285,18 +292,7 @@ def test_a_finished_sweep_whose_summary_fails_fails_and_closes_its_parent_run(tm
     for interrupted in (False, True):
         parent = client.create_run(experiment_id).info.run_id
         tracking = bakeoff.cli.sweep.SweepTracking()
-        tracking.record = {
-            "run_id": parent,
-            "experiment_id": experiment_id,
-            "tracking_uri": uri,
-            "sweep": "tune/mlp",
-            "folder": str(tmp_path / "not-a-folder"),
-            "model": "mlp",
-            "dataset": "tiny",
-            "task": "classification",
-            "budget": "optuna, 4 trials",
-            "started": time.time(),
-        }
+        tracking.record = sweep_record(parent, experiment_id, uri, tmp_path / "not-a-folder")
         if interrupted:
             tracking._close(interrupted=True)
         else:
@@ -308,7 +304,6 @@ def test_a_finished_sweep_whose_summary_fails_fails_and_closes_its_parent_run(tm
 def test_a_trial_whose_job_raised_is_failed_and_logged_with_its_traceback(caplog):
     """A job's exception (Hydra's JobReturn re-raises it) is a failed trial, and the log
     keeps where it came from."""
-    from hydra.core.utils import JobReturn, JobStatus
 
     def buggy_job():
         return {}["missing key"]

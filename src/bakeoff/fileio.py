@@ -9,9 +9,10 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # the workspace guard writes through here first thing in every stage
+    import pandas as pd
 
 
 @functools.cache

@@ -414,31 +414,30 @@ def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) ->
         return dest
     log.info("downloading %s to %s", url, dest)
 
+    def failed(reason: object) -> DataError:
+        return DataError(
+            [Problem("download_failed", f"cannot download {url}: {reason}", file=str(dest))]
+        )
+
     def fetch(partial: Path) -> None:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
             expected = response.headers.get("Content-Length")
             written = 0
             for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK), b""):
-                out.write(chunk)
-                written += len(chunk)
+                written += out.write(chunk)
         # A connection that ends early ends the reads quietly: without this check (or a
         # sha256) the first part of the file would be taken for the dataset.
         if expected is not None and expected.isdigit() and written < int(expected):
-            raise http.client.IncompleteRead(b"", int(expected) - written)
+            raise failed(f"the connection ended after {written} of {expected} bytes")
         _check_sha256(partial, sha256, url, dest)
 
     try:
         write_atomic(dest, fetch)
-    except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
+    # URLError is an OSError; http.client's IncompleteRead (a chunked transfer cut short) is not.
+    except (OSError, http.client.HTTPException) as exc:
         if isinstance(exc, urllib.error.HTTPError):
             exc.close()  # an HTTPError holds the open response (ResourceWarning otherwise)
-        if isinstance(exc, http.client.IncompleteRead):
-            reason = f"the connection ended {exc.expected} byte(s) before the end of the file"
-        else:
-            reason = str(exc)
-        raise DataError(
-            [Problem("download_failed", f"cannot download {url}: {reason}", file=str(dest))]
-        ) from None
+        raise failed(exc) from None
     return dest
 
 
