@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import mlflow
 import pandas as pd
 import pytest
 
@@ -71,3 +72,15 @@ def test_input_columns_the_model_does_not_read_are_named_once(model_folder, rows
     lines = [r.getMessage() for r in caplog.records if "[unused_columns]" in r.getMessage()]
     assert len(lines) == 1 and "['note']" in lines[0] and "rows.csv" in lines[0]
     assert list(pd.read_csv(output).columns)[:2] == ["batch", "prediction"]
+
+
+def test_only_the_reported_unseen_category_warning_is_silenced(model_folder, rows):
+    frame = pd.read_csv(rows)
+    frame.loc[0, "colour"] = "ultraviolet"  # reported by check_rows, not warned again
+    frame.loc[1, "x1"] = 1e308  # overflows in the model: the user must hear of it
+    model = mlflow.pyfunc.load_model(str(model_folder))
+    with pytest.warns(RuntimeWarning, match="overflow") as warned:
+        predictions, problems = predict.predict_rows(model, frame, "rows.csv")
+    assert len(predictions) == 10
+    assert any(p.rule == "unseen_category" for p in problems)
+    assert not [w for w in warned if "never seen in training" in str(w.message)]

@@ -67,8 +67,12 @@ def predict_rows(pyfunc_model, frame: pd.DataFrame, file: str) -> tuple[pd.DataF
     problems = check_rows(frame, served, required, file)
     if errors(problems):
         raise DataError(problems)
+    # Unseen categories were reported above, per file and column; any other warning (an
+    # overflow on an extreme value, a library's) is the user's to see.
+    from bakeoff.models.tabular import UnseenCategoryWarning  # loaded with the model already
+
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # unseen categories: already reported above
+        warnings.filterwarnings("ignore", category=UnseenCategoryWarning)
         predictions = served.predict_frame(frame)
     return predictions, problems
 
