@@ -11,6 +11,7 @@ from bakeoff.data import drift
 from bakeoff.fileio import write_json, write_parquet
 from bakeoff.params import DriftConfig
 from bakeoff.paths import DATA_CARD, DRIFT_REPORT, DRIFT_SUMMARY, RAW_DATASET, split_path
+from bakeoff.problems import CardError
 from bakeoff.reporting.drift import drift_markdown
 from bakeoff.stages import drift as drift_stage
 from conftest import PROJECT_ROOT, reviews
@@ -147,6 +148,8 @@ def test_reference_excludes_the_newest_batch():
     assert report["flagged"] == [] and set(report["columns"]) == {"x1", "colour", "flag", "note"}
     keyed = drift.drift_report(raw, train, card=CARD, batches=listed, config=CONFIG, key=["note"])
     assert keyed["reference_rows"] == 100  # notes repeat per batch: "note 0".."note 399" go
+    with pytest.raises(CardError, match=r"data.key \['order_id'\]: columns \['order_id'\]"):
+        drift.drift_report(raw, train, card=CARD, batches=listed, config=CONFIG, key=["order_id"])
 
 
 def test_report_flags_drifted_columns_and_is_json():

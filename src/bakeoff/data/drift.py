@@ -22,6 +22,7 @@ import pandas as pd
 from bakeoff.data.columns import as_categories, as_numbers
 from bakeoff.data.rows import row_keys
 from bakeoff.params import DriftConfig
+from bakeoff.problems import CardError
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def reference_rows(
     columns = list(key or [c for c in train.columns if c in raw.columns])
     absent = [c for c in columns if c not in raw.columns or c not in train.columns]
     if absent or not columns:
-        raise ValueError(f"data.key {key}: columns {absent} missing from raw or training rows")
+        raise CardError(f"data.key {key}: columns {absent} missing from raw or training rows")
     batch_keys = row_keys(raw.iloc[len(raw) - batch_rows :], columns)
     return train[~np.isin(row_keys(train, columns), batch_keys)]
 

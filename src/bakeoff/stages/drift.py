@@ -21,6 +21,7 @@ from bakeoff.fileio import read_json, write_json, write_text
 from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import DATA_CARD, DRIFT_REPORT, DRIFT_SUMMARY, RAW_DATASET, split_path
+from bakeoff.problems import CardError
 from bakeoff.reporting.drift import drift_markdown
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def main() -> None:
         report = drift_report(
             raw, train, card=card, batches=batches, config=config, key=params.data.key
         )
-    except ValueError as exc:
+    except CardError as exc:  # the card's key; any other error keeps its traceback
         raise SystemExit(f"drift: {exc}") from None
     write_json(DRIFT_REPORT, report)
     summary = drift_markdown(report)
