@@ -9,7 +9,7 @@ import stat
 import pandas as pd
 import pytest
 
-from bakeoff.fileio import write_json, write_parquet, write_text
+from bakeoff.fileio import remove_tree, write_json, write_parquet, write_text
 
 
 @pytest.fixture
@@ -35,3 +35,21 @@ def test_written_files_follow_the_umask_like_an_ordinary_open(tmp_path, umask_02
         "predictions.parquet",
         "report.html",
     ]  # no temporary file left behind
+
+
+def test_remove_tree_removes_a_folder_and_refuses_a_link(tmp_path):
+    folder = tmp_path / "model"
+    (folder / "inner").mkdir(parents=True)
+    (folder / "inner" / "old.bin").write_bytes(b"stale")
+    remove_tree(folder)
+    assert not folder.exists()
+    remove_tree(folder)  # nothing there: nothing to do
+    # A linked folder is not emptied through the link (the next run would write into the
+    # other folder, among its files): the removal fails loudly instead.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("theirs")
+    folder.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(OSError, match="symbolic link"):
+        remove_tree(folder)
+    assert (elsewhere / "keep.txt").read_text() == "theirs"

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,17 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder an earlier run wrote, before writing it afresh; no folder is fine.
+
+    Anything else that stops the removal is raised (shutil's `ignore_errors` would hide it,
+    and the run would then write among the old files, or through a symbolic link into
+    another folder's).
+    """
+    if os.path.lexists(path):
+        shutil.rmtree(path)
 
 
 def write_json(path: Path, payload: Any) -> None:

@@ -7,13 +7,13 @@ points and the Hydra sweeps' trials.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from typing import Any
 
 import pandas as pd
 
 from bakeoff.data.features import split_xy
+from bakeoff.fileio import remove_tree
 from bakeoff.models import prepared
 from bakeoff.paths import CHECKPOINTS, find_project_root
 
@@ -71,6 +71,6 @@ def with_checkpoints(config: dict[str, Any], dataset: str, name: str) -> dict[st
     folder = find_project_root() / CHECKPOINTS / dataset / name
     resume = os.environ.get("BAKEOFF_RESUME", "") not in ("", "0")
     if not resume and is_rank_zero():
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
     trainer = {**config["trainer"], "checkpoint_dir": str(folder), "resume": resume}
     return {**config, "trainer": trainer}

@@ -23,7 +23,6 @@ if __name__ == "__main__":
     run_here_or_warm("bakeoff.stages.ensemble")
 
 import logging
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from bakeoff.evaluation.records import read_contestants
 from bakeoff.evaluation.resampling import ratio
 from bakeoff.evaluation.testing import evaluate_saved, save_evaluation
 from bakeoff.evaluation.verdict import rank_models, summarize
-from bakeoff.fileio import read_json, write_json
+from bakeoff.fileio import read_json, remove_tree, write_json
 from bakeoff.guard import hold_workspace
 from bakeoff.models.ensemble import NAME, WeightedAverage
 from bakeoff.params import Params, load_params
@@ -79,7 +78,7 @@ def skip(reason: str) -> None:
     """Outputs that say the ensemble was not built, and why (compare leaves it out)."""
     log.info("ensemble skipped: %s", reason)
     folder = model_dir(NAME)
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree(folder)
     (folder / "model").mkdir(parents=True)
     write_json(folder / "train.json", {"model": NAME, "status": "skipped", "reason": reason})
     out = evaluation_dir(NAME)
@@ -145,7 +144,7 @@ def main() -> None:
     connect(params.tracking_uri)
     use_experiment(params.data.name)
     folder = model_dir(NAME)
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree(folder)
     description = " + ".join(f"{weights[m]:.2f} {m}" for m in chosen)
     with (
         mlflow.start_run(run_name=display_name(NAME, params.data.name), tags=process_tags()) as run,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import shutil
 import tempfile
 import time
 import traceback
@@ -23,7 +22,7 @@ import yaml
 
 from bakeoff.evaluation.cost import hardware, peak_memory
 from bakeoff.evaluation.scoring import validation_scores
-from bakeoff.fileio import write_json
+from bakeoff.fileio import remove_tree, write_json
 from bakeoff.models.fitting import fit_model, is_rank_zero
 from bakeoff.params import Params
 from bakeoff.paths import split_path
@@ -158,7 +157,7 @@ def train_and_log(
     store.connect(params.tracking_uri)
     store.use_experiment(params.data.name)
     logged = {**run_config(params, name), "model": config}
-    shutil.rmtree(out, ignore_errors=True)
+    remove_tree(out)
     with (
         # The owning process's tags let a later run close this one if the process is killed.
         mlflow.start_run(
