@@ -30,6 +30,24 @@ def test_multiclass_metrics():
     assert scores["roc_auc"] == pytest.approx((2.5 / 3 + 1 + 0.75) / 3)
 
 
+def test_classes_whose_names_sort_differently_keep_their_columns():
+    # Integer classes 1..12 in the model's (numeric) order: as strings, "10" sorts before "2".
+    classes = np.arange(1, 13)
+    y = np.random.default_rng(0).choice(classes, size=240)
+    proba = np.full((240, 12), 0.01)
+    proba[np.arange(240), y - 1] = 0.89  # the true class's column, in the model's order
+    proba[:12] = np.roll(proba[:12], 1, axis=1)  # twelve rows' guesses wrong
+    scores = classification_metrics(y, proba, classes)
+    assert scores["accuracy"] == pytest.approx(228 / 240)
+    assert scores["log_loss"] == pytest.approx(-(228 * np.log(0.89) + 12 * np.log(0.01)) / 240)
+    assert scores["roc_auc"] > 0.9
+    # Binary: the positive class is the model's second, also when its name sorts first.
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    binary = classification_metrics(np.array([2, 10, 10, 2]), proba, np.array([2, 10]))
+    assert binary["roc_auc"] == pytest.approx(1.0) and binary["f1"] == pytest.approx(1.0)
+    assert binary["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.7, 0.6])))
+
+
 def test_regression_metrics():
     scores = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
     assert scores["rmse"] == pytest.approx(np.sqrt(4 / 3))

@@ -57,6 +57,12 @@ def classification_metrics(
     y_true = np.asarray(y_true).astype(str)
     classes = np.asarray(classes).astype(str)
     binary = len(classes) == 2
+    positive = classes[1]  # binary: the model's second class, whatever its name sorts like
+    # scikit-learn's log loss and multi-class ROC-AUC read the probability columns in the
+    # sorted order of the labels, here strings; a model's order is its own (integer classes
+    # 1..10 sort as 1, 2, ..., 10, their names as "1", "10", "2", ...).
+    order = np.argsort(classes, kind="stable")
+    classes, proba = classes[order], np.asarray(proba)[:, order]
 
     @cache
     def y_pred() -> np.ndarray:
@@ -64,7 +70,7 @@ def classification_metrics(
 
     def roc_auc() -> float:
         if binary:
-            return skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+            return skm.roc_auc_score(y_true == positive, proba[:, classes == positive][:, 0])
         return skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
 
     compute = {
@@ -74,7 +80,7 @@ def classification_metrics(
             y_true,
             y_pred(),
             average="binary" if binary else "macro",
-            pos_label=classes[1] if binary else 1,
+            pos_label=positive if binary else 1,
             labels=classes,
         ),
         "log_loss": lambda: skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
