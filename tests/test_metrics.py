@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -46,6 +48,15 @@ def test_classes_whose_names_sort_differently_keep_their_columns():
     binary = classification_metrics(np.array([2, 10, 10, 2]), proba, np.array([2, 10]))
     assert binary["roc_auc"] == pytest.approx(1.0) and binary["f1"] == pytest.approx(1.0)
     assert binary["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.7, 0.6])))
+
+
+def test_macro_f1_leaves_out_a_class_neither_scored_nor_predicted():
+    y = np.array(["a", "b", "a", "b"])
+    proba = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "ill-defined F-score" for class c
+        scores = classification_metrics(y, proba, np.array(["a", "b", "c"]))
+    assert scores["f1"] == pytest.approx(1.0)  # a and b perfect; c has no rows to score
 
 
 def test_regression_metrics():

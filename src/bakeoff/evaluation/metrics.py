@@ -76,12 +76,14 @@ def classification_metrics(
     compute = {
         "accuracy": lambda: skm.accuracy_score(y_true, y_pred()),
         "balanced_accuracy": lambda: skm.balanced_accuracy_score(y_true, y_pred()),
+        # Macro F1 over the classes in the scored rows or the predictions: a class absent
+        # from both (a rare one, in a fold) has no F1, and counting it as 0 would lower all.
         "f1": lambda: skm.f1_score(
             y_true,
             y_pred(),
             average="binary" if binary else "macro",
             pos_label=positive if binary else 1,
-            labels=classes,
+            labels=classes if binary else None,
         ),
         "log_loss": lambda: skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
     }
