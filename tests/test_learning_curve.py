@@ -104,3 +104,11 @@ def test_a_catch_up_beyond_ten_doublings_is_not_extrapolated():
     trend = read_trend(curves, {"hgb": "classical", "mlp": "deep"}, "accuracy")
     assert trend["doublings_to_close"] > 10
     assert "more than 10 doublings" in trend["statement"] and "unlikely" in trend["statement"]
+
+
+def test_every_prefix_as_long_as_the_classes_holds_every_class():
+    y = pd.Series(["a"] * 60 + ["b"] * 30 + ["rare"])
+    for seed in range(20):
+        order = nested_order(y, "classification", seed=seed)
+        assert sorted(order) == list(range(91))
+        assert set(y.iloc[order[:3]]) == {"a", "b", "rare"}

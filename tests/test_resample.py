@@ -84,3 +84,45 @@ def test_refits_a_time_budget_stopped_are_recorded_and_counted_in_the_cost_ledge
         final_score=0.5,  # the final fit's point: not refitted, so not counted
     )
     assert [p.get("guarded_fits") for p in curve] == [2, 1]
+
+
+def test_a_class_too_small_for_the_folds_is_never_held_out():
+    y = pd.Series(["a"] * 30 + ["b"] * 20 + ["rare"] * 2)
+    rare = set(np.flatnonzero(y == "rare"))
+    folds = list(cv_folds(y, "classification", folds=5, repeats=1, seed=0))
+    assert len(folds) == 5
+    for fit, held_out in folds:
+        assert rare <= set(fit) and not rare & set(held_out)
+        assert (y.iloc[held_out] == "b").sum() == 4  # the others still stratified
+    held = np.sort(np.concatenate([h for _, h in folds]))
+    assert list(held) == sorted(set(range(len(y))) - rare)  # every other row held out once
+
+
+def test_folds_without_a_rare_class_are_those_of_stratified_k_fold():
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    y = pd.Series(["a"] * 30 + ["b"] * 20)
+    ours = list(cv_folds(y, "classification", folds=5, repeats=2, seed=3))
+    theirs = RepeatedStratifiedKFold(n_splits=5, n_repeats=2, random_state=3).split(y, y)
+    for (fit, held_out), (fit2, held_out2) in zip(ours, theirs, strict=True):
+        assert list(fit) == list(fit2) and list(held_out) == list(held_out2)
+
+
+def test_a_class_of_one_training_row_is_resampled_by_every_contestant():
+    # One row of a class: every fold and every early-stopping split must train on it (held
+    # out, or among a network's early-stopping rows, the refit failed).
+    base = two_feature_splits(300, noise=0.5)
+    train = base.train.copy()
+    train.iloc[0, train.columns.get_loc("y")] = "rare"
+    splits = FeatureSplits(train, base.val, base.test, task="classification", target="y")
+    config = ResamplingConfig(method="cv", folds=5, repeats=1)
+    mlp = {
+        "_target_": "bakeoff.models.deep.mlp",
+        "hidden_sizes": [8],
+        "max_epochs": 3,
+        "random_state": 0,
+        "trainer": {"accelerator": "cpu", "devices": 1},
+    }
+    for model in (LOGREG, mlp):
+        records = resample_scores(model, splits, config, val_share=0.25, seed=7)
+        assert len(records) == 5 and all(0 <= r["accuracy"] <= 1 for r in records)

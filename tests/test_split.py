@@ -3,7 +3,12 @@ import pandas as pd
 import pytest
 
 from bakeoff.data.rows import row_keys
-from bakeoff.data.splitting import duplicate_documents, missing_classes, split_frame
+from bakeoff.data.splitting import (
+    classes_missing_from_train,
+    duplicate_documents,
+    missing_classes,
+    split_frame,
+)
 from bakeoff.params import SplitConfig
 
 
@@ -127,3 +132,21 @@ def test_documents_in_training_and_held_out_parts_are_counted():
     assert problem.message.startswith("2 test and 1 validation row(s) hold a document")
     assert problem.examples[0] == {"part": "val", "row": 0, "text": "dull"}
     assert duplicate_documents({**parts, "test": test.iloc[2:], "val": val.iloc[1:]}, ["t"]) == []
+
+
+def test_classes_without_training_rows_are_an_error_naming_them():
+    parts = {
+        "train": pd.DataFrame({"y": ["a", "b", "a"]}),
+        "val": pd.DataFrame({"y": ["a", "c"]}),
+        "test": pd.DataFrame({"y": ["c", "d", "b"]}),
+    }
+    (problem,) = classes_missing_from_train(parts, "y", "data/external/t.csv")
+    assert problem.rule == "class_not_in_train" and problem.severity == "error"
+    assert problem.file == "data/external/t.csv" and problem.column == "y"
+    assert "'c', 'd'" in problem.message
+    assert problem.examples == [
+        {"class": "c", "val": 1, "test": 1},
+        {"class": "d", "val": 0, "test": 1},
+    ]
+    every = pd.DataFrame({"y": list("abcd")})
+    assert classes_missing_from_train({**parts, "train": every}, "y", "t.csv") == []

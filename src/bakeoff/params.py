@@ -37,6 +37,11 @@ class DataConfig:
     # split and the drift stage recognise rows by it across batches.
     key: list[str] = field(default_factory=list)
 
+    @property
+    def source_file(self) -> str:
+        """The source as problems name it: its path, URL, or kind (sklearn, digits ...)."""
+        return str(self.source.get("path") or self.source.get("url") or self.source.get("kind"))
+
 
 @dataclass(frozen=True)
 class ValidateConfig:

@@ -91,6 +91,40 @@ def missing_classes(parts: dict[str, pd.DataFrame], target: str) -> str | None:
     return "; ".join(f"{name} has no rows of class(es) {', '.join(c)}" for name, c in gaps.items())
 
 
+def classes_missing_from_train(
+    parts: dict[str, pd.DataFrame], target: str, file: str
+) -> list[Problem]:
+    """Classes with validation or test rows but no training rows. No model can learn them:
+    a network cannot early-stop on them, and no model's scores can be computed on them. A
+    hash split keeps class shares only on average, so a class of a few rows can miss the
+    training part."""
+    trained = set(parts["train"][target].dropna().astype(str))
+    held = {
+        name: parts[name][target].dropna().astype(str).value_counts()
+        for name in parts
+        if name != "train"
+    }
+    absent = sorted({c for counts in held.values() for c in counts.index} - trained)
+    if not absent:
+        return []
+    where = [
+        {"class": c, **{name: int(counts.get(c, 0)) for name, counts in held.items()}}
+        for c in absent
+    ]
+    return [
+        Problem(
+            "class_not_in_train",
+            f"class(es) {', '.join(map(repr, absent))} have validation or test rows but no "
+            "training rows, so no model can learn them; add rows of them, merge them into "
+            "another class or drop their rows (split.method random, stratified, puts every "
+            "class of 3 rows or more in every part)",
+            file=file,
+            column=target,
+            examples=where,
+        )
+    ]
+
+
 def duplicate_documents(parts: dict[str, pd.DataFrame], text_columns: list[str]) -> list[Problem]:
     """Documents of a text column found word for word in the training part and in the
     validation or test part: the model is scored on text it was trained on (a leak). Empty

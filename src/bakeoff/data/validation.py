@@ -340,7 +340,7 @@ def validate(
 ) -> tuple[pd.DataFrame, dict[str, Any], list[Problem]]:
     """All checks; returns the cleaned table, the card with its validation section, problems."""
     data, config = params.data, params.validate
-    file = str(data.source.get("path") or data.source.get("url") or data.source.get("kind"))
+    file = data.source_file
     target = card["target"]
     problems = configured_columns(data, card)
     problems += schema_problems(frame, card, file)

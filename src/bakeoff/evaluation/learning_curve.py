@@ -31,17 +31,21 @@ MAX_DOUBLINGS = 10  # beyond this an extrapolated catch-up is not worth stating
 
 def nested_order(y: pd.Series, task: str, seed: int) -> np.ndarray:
     """Row positions in an order whose every prefix is a random sample of the rows, and for
-    classification holds each class in its share (up to one row): prefixes are nested."""
+    classification holds each class in its share (up to one row) and at least one row of
+    every class once it is as long as there are classes: prefixes are nested. (A point
+    trained without some class could not early-stop on the validation rows, nor be scored
+    on the test rows, of that class.)"""
     rng = np.random.default_rng(seed)
     if task != "classification":
         return rng.permutation(len(y))
     key = np.empty(len(y))
     for label in pd.unique(y):
         where = np.flatnonzero((y == label).to_numpy())
-        # The i-th row of a class (in random order) sits at (i + u) / count along the order.
-        key[where[rng.permutation(len(where))]] = (np.arange(len(where)) + rng.random()) / len(
-            where
-        )
+        # The i-th row of a class (in random order) sits at (i + u) / count along the order;
+        # its first row ahead of every class's second.
+        shuffled = where[rng.permutation(len(where))]
+        key[shuffled] = (np.arange(len(where)) + rng.random()) / len(where)
+        key[shuffled[0]] -= 1
     return np.argsort(key, kind="stable")
 
 

@@ -36,10 +36,31 @@ def reseeded(config: dict[str, Any], seed: int) -> dict[str, Any]:
 def cv_folds(
     y: pd.Series, task: str, folds: int, repeats: int, seed: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(train, held-out) row positions; stratified when every class fills every fold."""
-    stratify = task == "classification" and y.value_counts().min() >= folds
-    if task == "classification" and not stratify:
-        log.warning("a class has fewer than %d rows: the folds are not stratified", folds)
+    """(train, held-out) row positions; stratified when every class fills every fold.
+
+    The rows of a class with fewer rows than folds are in every fold's training rows and
+    never held out: held out, a fold would have to score a class its model never saw (and a
+    network could not early-stop on it). The other rows are folded as they would be without
+    them."""
+    positions = np.arange(len(y))
+    always = np.zeros(len(y), dtype=bool)
+    if task == "classification":
+        counts = y.value_counts()
+        rare = counts[counts < folds]
+        if len(rare) == len(counts):  # no class fills the folds: the rows are folded as they come
+            rare = rare.iloc[:0]
+            log.warning("every class has fewer rows than the %d folds", folds)
+        if len(rare):
+            always = y.isin(rare.index).to_numpy()
+            log.warning(
+                "class(es) %s have fewer rows than the %d folds: their %d row(s) are in every "
+                "fold's training rows and never held out",
+                ", ".join(map(repr, rare.index)),
+                folds,
+                int(always.sum()),
+            )
+    free = positions[~always]
+    stratify = task == "classification" and y.iloc[free].value_counts().min() >= folds
     splitter = (
         RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
         if stratify
@@ -47,17 +68,24 @@ def cv_folds(
         if repeats > 1
         else KFold(n_splits=folds, shuffle=True, random_state=seed)
     )
-    yield from splitter.split(np.zeros(len(y)), y)
+    for fit, held_out in splitter.split(np.zeros(len(free)), y.iloc[free]):
+        yield np.sort(np.concatenate([free[fit], positions[always]])), free[held_out]
 
 
 def split_off_validation(
     frame: pd.DataFrame, target: str, task: str, share: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit rows and early-stopping rows, stratified when the classes allow it."""
+    """Fit rows and early-stopping rows, stratified when the classes allow it. A class of a
+    single row stays in the fit rows: a network cannot early-stop on a class it has not
+    trained on."""
     y = frame[target]
-    stratify = y if task == "classification" and y.value_counts().min() >= 2 else None
-    fit, val = train_test_split(frame, test_size=share, random_state=seed, stratify=stratify)
-    return fit, val
+    if task != "classification":
+        return train_test_split(frame, test_size=share, random_state=seed)
+    counts = y.value_counts()
+    single = y.isin(counts[counts < 2].index).to_numpy()
+    rest = frame[~single]
+    fit, val = train_test_split(rest, test_size=share, random_state=seed, stratify=rest[target])
+    return (pd.concat([fit, frame[single]]) if single.any() else fit), val
 
 
 def fingerprint(positions: np.ndarray) -> str:
