@@ -117,6 +117,17 @@ def test_infinite_values_are_named_with_rows(tmp_path):
     assert problem.examples[0]["row"] == 7
 
 
+def test_values_beyond_float32_are_named_with_rows(tmp_path):
+    # Finite, but infinite to the models (and to the leak check's trees, which crashed).
+    a = list(np.linspace(-1, 1, 40) * 1e200)
+    a[3] = 0.5
+    _, _, problems = check(tmp_path, table(a=a), target="label")
+    (problem,) = errors(problems)
+    assert (problem.rule, problem.column) == ("values_too_large", "a")
+    assert "39 value(s)" in problem.message and "data.scale" in problem.message
+    assert [e["row"] for e in problem.examples[:2]] == [0, 1]
+
+
 def test_free_text_passes_as_text(tmp_path):
     notes = [f"customer {i} wrote a long and unique comment number {i}" for i in range(40)]
     frame, card, problems = check(tmp_path, table(notes=notes), target="label")

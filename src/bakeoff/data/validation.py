@@ -28,7 +28,15 @@ from bakeoff.problems import Problem, errors, warnings
 log = logging.getLogger(__name__)
 
 INFINITE = "infinite values"
+TOO_LARGE = "values beyond float32"
+# The largest magnitude the models' 32-bit floats hold (trees and networks compute in float32).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 NOT_NUMERIC = "regression target is not numeric"
+
+
+def too_large(values: pd.Series) -> pd.Series:
+    """Finite numbers beyond float32's range (infinities are INFINITE's to report)."""
+    return np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)
 
 
 def column_schema(card: dict[str, Any]):
@@ -39,10 +47,16 @@ def column_schema(card: dict[str, Any]):
     finite = pa.Check(
         lambda s: ~np.isinf(pd.to_numeric(s, errors="coerce")), name="finite", error=INFINITE
     )
+    # A finite number the models cannot hold (1e200 becomes inf in float32).
+    representable = pa.Check(
+        lambda s: ~too_large(pd.to_numeric(s, errors="coerce")),
+        name="float32",
+        error=TOO_LARGE,
+    )
     # Ingest converted every column to its kind (any float width: pixels are float32);
-    # numbers and 0/1 booleans must be finite.
+    # numbers and 0/1 booleans must be finite, and features within float32's range.
     columns = {
-        name: pa.Column(checks=finite, nullable=True)
+        name: pa.Column(checks=[finite, representable], nullable=True)
         if kind in ("numeric", "boolean")
         else pa.Column(nullable=True)
         for name, kind in card["features"].items()
@@ -77,6 +91,13 @@ def schema_problems(frame: pd.DataFrame, card: dict[str, Any], file: str) -> lis
         if check == INFINITE:
             rule = "infinite_values"
             message = f"{len(group)} infinite value(s); replace them (e.g. with NaN) at the source"
+        elif check == TOO_LARGE:
+            rule = "values_too_large"
+            message = (
+                f"{len(group)} value(s) beyond ±{FLOAT32_MAX:.3g}, the largest the models' "
+                f"32-bit floats hold; rescale the column (data.scale: {{{column}: <factor>}} in "
+                "the data card) or replace them at the source"
+            )
         elif check == NOT_NUMERIC:
             rule = "target_not_numeric"
             message = (
