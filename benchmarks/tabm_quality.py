@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 import time
 import warnings
@@ -135,6 +136,7 @@ def main() -> None:
     parser.add_argument(
         "--update", action="store_true", help="keep the other datasets' tables already saved"
     )
+    parser.add_argument("--label", help="what the code measured is (the title says it)")
     args = parser.parse_args()
     quiet()
 
@@ -167,8 +169,9 @@ def main() -> None:
     save_result(
         args.name,
         title="Models at their default (CPU) settings against HistGradientBoosting"
-        + (f", {variant}" if variant else ""),
-        command=" ".join(["PYTHONPATH=src python benchmarks/tabm_quality.py", *sys.argv[1:]]),
+        + (f", {variant}" if variant else "")
+        + (f" ({args.label})" if args.label else ""),
+        command=f"PYTHONPATH=src python benchmarks/tabm_quality.py {shlex.join(sys.argv[1:])}",
         tables=tables,
         notes=[
             "Default configs (conf/model/*.yaml; a variant: with the overrides in the title), "

@@ -49,6 +49,18 @@ def test_non_dummy_models_learn(mixed_frame):
     assert (linear.predict(X) == y).mean() > (dummy.predict(X) == y).mean() + 0.15
 
 
+@pytest.mark.parametrize("factory", [classical.linear, classical.hist_gradient_boosting])
+def test_a_missing_category_is_a_category_of_its_own(factory):
+    # The commonest city earns 0 and unknown cities 1: filled in with the commonest, the
+    # missing rows could not be told from it.
+    city = np.array(["lyon"] * 50 + ["nice"] * 20 + [None] * 30, dtype=object)
+    X = pd.DataFrame({"city": city, "noise": np.random.default_rng(0).normal(size=100)})
+    y = pd.Series(np.where(pd.isna(city), "rich", "poor"))
+    model = factory("classification").fit(X, y)
+    rows = pd.DataFrame({"city": ["lyon", None, "nice"], "noise": [0.0, 0.0, 0.0]})
+    assert list(model.predict(rows)) == ["poor", "rich", "poor"]
+
+
 def test_unseen_category_and_all_nan_column_do_not_break_prediction(mixed_frame):
     X, y = mixed_frame.drop(columns=["target"]), mixed_frame["target"]
     model = classical.linear("classification").fit(X, y)
