@@ -62,6 +62,7 @@ PRELOAD = (
     "numpy",
     "pandas",
     "pyarrow.parquet",
+    "pandera.pandas",  # validate's schema
     "scipy.stats",
     "sklearn.compose",
     "sklearn.ensemble",
