@@ -262,3 +262,21 @@ def test_row_key_must_exist_and_the_card_keeps_ingests_batches(tmp_path):
     _, card, problems = check(tmp_path, table(), target="label", key=["a"])
     assert errors(problems) == []
     assert card["batches"] == [{"file": "t.csv", "rows": 40}]
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_single_column_scores_are_those_of_cross_val_score(task):
+    from sklearn.model_selection import cross_val_score
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    from bakeoff.data.validation import single_column_scores
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=90), "b": rng.choice(["x", "y", "z"], size=90)})
+    y = pd.Series(rng.choice(["p", "q"], size=90) if task == "classification" else X.a * 2)
+    tree = (DecisionTreeClassifier if task == "classification" else DecisionTreeRegressor)(
+        min_samples_leaf=5, random_state=3
+    )
+    x = X.a.to_numpy().reshape(-1, 1)
+    expected = float(np.mean(cross_val_score(tree, x, y, cv=3)))
+    assert single_column_scores(X, y, task, seed=3)["a"] == pytest.approx(expected, abs=1e-12)
