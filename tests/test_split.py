@@ -150,3 +150,39 @@ def test_classes_without_training_rows_are_an_error_naming_them():
     ]
     every = pd.DataFrame({"y": list("abcd")})
     assert classes_missing_from_train({**parts, "train": every}, "y", "t.csv") == []
+
+
+def test_the_split_stage_stops_before_writing_when_a_class_has_no_training_rows(
+    tmp_path, monkeypatch, caplog
+):
+    import logging
+
+    import yaml
+
+    from bakeoff.fileio import write_json, write_parquet
+    from bakeoff.paths import DATA_CARD, DATASET, SPLITS, split_path
+    from bakeoff.stages import split as split_stage
+    from conftest import PROJECT_ROOT
+
+    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    params["data"] = {"name": "t", "source": {"kind": "file", "path": "t.csv"}, "target": "y"}
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    # 200 rows of two classes, then twelve classes of one row each: the hash split sends
+    # some of those rows to validation or test, where no model could learn their class.
+    y = ["a", "b"] * 100 + [f"rare{i}" for i in range(12)]
+    write_parquet(DATASET, pd.DataFrame({"x": np.arange(len(y), dtype=float), "y": y}))
+    write_json(
+        DATA_CARD,
+        {
+            "target": "y",
+            "task": "classification",
+            "features": {"x": "numeric"},
+            "batches": [{"file": "t.csv", "rows": len(y)}],
+        },
+    )
+    with pytest.raises(SystemExit) as exited, caplog.at_level(logging.ERROR):
+        split_stage.main()
+    assert exited.value.code == 1
+    assert "[class_not_in_train] file t.csv, column 'y'" in caplog.text and "'rare" in caplog.text
+    assert not any(split_path(name).exists() for name in SPLITS)
