@@ -10,6 +10,7 @@ from bakeoff.data.splitting import (
     split_frame,
 )
 from bakeoff.params import SplitConfig
+from bakeoff.problems import CardError, DataError
 
 
 def test_shares_disjoint_and_stratified(mixed_frame):
@@ -41,7 +42,7 @@ def test_same_seed_same_split(mixed_frame):
 
 def test_class_too_small_for_stratified_split_is_named():
     frame = pd.DataFrame({"x": range(30), "y": ["a"] * 28 + ["rare"] * 2})
-    with pytest.raises(ValueError, match=r"'rare' \(2 rows\)"):
+    with pytest.raises(DataError, match=r"\[class_too_small\] column 'y': .*'rare' \(2 rows\)"):
         split_frame(
             frame, target="y", task="classification", config=SplitConfig(method="random"), seed=0
         )
@@ -104,7 +105,7 @@ def test_hash_split_keys_ignore_dtype_widening_and_column_order():
 
 
 def test_hash_split_names_an_unknown_key_column(regression_frame):
-    with pytest.raises(ValueError, match=r"data.key .*\['order_id'\]"):
+    with pytest.raises(CardError, match=r"data.key .*\['order_id'\]"):
         _hash_parts(regression_frame, key=["order_id"])
 
 

@@ -50,6 +50,11 @@ def remove_tree(path: Path) -> None:
     and the run would then write among the old files, or through a symbolic link into
     another folder's).
     """
+    if os.path.islink(path):
+        raise OSError(
+            f"{path} is a symbolic link: this folder is written afresh on every run, and "
+            "emptying it would empty the folder it points to; remove the link"
+        )
     if os.path.lexists(path):
         shutil.rmtree(path)
 

@@ -42,6 +42,7 @@ def prepared_splits(params: Params, root: Path) -> tuple[dict[str, pd.DataFrame]
         seed=params.seed,
         key=params.data.key,
         batches=card.get("batches"),  # split.key batch_row: as the split stage draws them
+        file=params.data.source_file,
     )
     text = [c for c, kind in card["features"].items() if kind == "text"]
     for problem in duplicate_documents(parts, text):

@@ -17,7 +17,7 @@ import pandas as pd
 from bakeoff.data.rows import row_fractions
 from bakeoff.params import SplitConfig
 from bakeoff.paths import SPLITS
-from bakeoff.problems import Problem
+from bakeoff.problems import CardError, DataError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def hash_split(
     lands in the same part, which skews the parts of a table with many duplicates)."""
     missing = [c for c in key if c not in frame.columns]
     if missing:
-        raise ValueError(f"data.key names columns the table does not have: {missing}")
+        raise CardError(f"data.key names columns the table does not have: {missing}")
     if key or config.key == "content":
         u = row_fractions(frame, key or None, seed)
     else:
@@ -92,7 +92,7 @@ def missing_classes(parts: dict[str, pd.DataFrame], target: str) -> str | None:
 
 
 def classes_missing_from_train(
-    parts: dict[str, pd.DataFrame], target: str, file: str
+    parts: dict[str, pd.DataFrame], target: str, file: str | None
 ) -> list[Problem]:
     """Classes with validation or test rows but no training rows. No model can learn them:
     a network cannot early-stop on them, and no model's scores can be computed on them. A
@@ -168,18 +168,42 @@ def split_frame(
     seed: int,
     key: list[str] | None = None,
     batches: list[dict[str, Any]] | None = None,
+    file: str | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Split rows into train/val/test with the configured shares of all rows."""
+    """Split rows into train/val/test with the configured shares of all rows.
+
+    Raises CardError when data.key names absent columns, and DataError (naming `file`, the
+    source) when the classes cannot be split: too few rows of a class for a stratified
+    split, or a class with validation or test rows but none for training."""
     # SplitConfig checked shares and method when params were read (the config stage).
     if config.method == "hash":
-        return hash_split(frame, key=list(key or []), config=config, seed=seed, batches=batches)
+        parts = hash_split(frame, key=list(key or []), config=config, seed=seed, batches=batches)
+    else:
+        parts = random_split(frame, target=target, task=task, config=config, seed=seed, file=file)
+    if task == "classification" and (problems := classes_missing_from_train(parts, target, file)):
+        raise DataError(problems)
+    return parts
+
+
+def random_split(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    task: str,
+    config: SplitConfig,
+    seed: int,
+    file: str | None,
+) -> dict[str, pd.DataFrame]:
     from sklearn.model_selection import train_test_split  # method random only
 
     stratify = config.stratified(task)
     if stratify:
-        _, problem = classes_too_small(frame[target])
-        if problem:
-            raise ValueError(f"column {target!r}: {problem}")
+        small, message = classes_too_small(frame[target])
+        if message:
+            examples = [{"class": k, "rows": int(v)} for k, v in small.items()]
+            raise DataError(
+                [Problem("class_too_small", message, file=file, column=target, examples=examples)]
+            )
     rest, test = train_test_split(
         frame,
         test_size=config.test_size,

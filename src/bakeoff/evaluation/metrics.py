@@ -57,12 +57,14 @@ def classification_metrics(
     y_true = np.asarray(y_true).astype(str)
     classes = np.asarray(classes).astype(str)
     binary = len(classes) == 2
-    positive = classes[1]  # binary: the model's second class, whatever its name sorts like
+    proba = np.asarray(proba)
+    # Binary: the positive class is the model's second, whatever its name sorts like.
+    positive, positive_proba = (classes[1], proba[:, 1]) if binary else (None, None)
     # scikit-learn's log loss and multi-class ROC-AUC read the probability columns in the
     # sorted order of the labels, here strings; a model's order is its own (integer classes
     # 1..10 sort as 1, 2, ..., 10, their names as "1", "10", "2", ...).
     order = np.argsort(classes, kind="stable")
-    classes, proba = classes[order], np.asarray(proba)[:, order]
+    classes, proba = classes[order], proba[:, order]
 
     @cache
     def y_pred() -> np.ndarray:
@@ -70,7 +72,7 @@ def classification_metrics(
 
     def roc_auc() -> float:
         if binary:
-            return skm.roc_auc_score(y_true == positive, proba[:, classes == positive][:, 0])
+            return skm.roc_auc_score(y_true == positive, positive_proba)
         return skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
 
     compute = {

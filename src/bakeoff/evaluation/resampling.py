@@ -33,6 +33,15 @@ def reseeded(config: dict[str, Any], seed: int) -> dict[str, Any]:
     return {**config, "random_state": seed} if "random_state" in config else config
 
 
+def rows_of_small_classes(y: pd.Series, task: str, minimum: int) -> np.ndarray:
+    """Which rows belong to a class of fewer than `minimum` rows (none for regression):
+    rows a split must keep on its training side, or some fit would lack their class."""
+    if task != "classification":
+        return np.zeros(len(y), dtype=bool)
+    counts = y.value_counts()
+    return y.isin(counts[counts < minimum].index).to_numpy()
+
+
 def cv_folds(
     y: pd.Series, task: str, folds: int, repeats: int, seed: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -43,22 +52,18 @@ def cv_folds(
     network could not early-stop on it). The other rows are folded as they would be without
     them."""
     positions = np.arange(len(y))
-    always = np.zeros(len(y), dtype=bool)
-    if task == "classification":
-        counts = y.value_counts()
-        rare = counts[counts < folds]
-        if len(rare) == len(counts):  # no class fills the folds: the rows are folded as they come
-            rare = rare.iloc[:0]
-            log.warning("every class has fewer rows than the %d folds", folds)
-        if len(rare):
-            always = y.isin(rare.index).to_numpy()
-            log.warning(
-                "class(es) %s have fewer rows than the %d folds: their %d row(s) are in every "
-                "fold's training rows and never held out",
-                ", ".join(map(repr, rare.index)),
-                folds,
-                int(always.sum()),
-            )
+    always = rows_of_small_classes(y, task, folds)
+    if always.all():  # no class fills the folds: the rows are folded as they come
+        always[:] = False
+        log.warning("every class has fewer rows than the %d folds", folds)
+    elif always.any():
+        log.warning(
+            "class(es) %s have fewer rows than the %d folds: their %d row(s) are in every "
+            "fold's training rows and never held out",
+            ", ".join(map(repr, pd.unique(y[always]))),
+            folds,
+            int(always.sum()),
+        )
     free = positions[~always]
     stratify = task == "classification" and y.iloc[free].value_counts().min() >= folds
     splitter = (
@@ -78,11 +83,9 @@ def split_off_validation(
     """Fit rows and early-stopping rows, stratified when the classes allow it. A class of a
     single row stays in the fit rows: a network cannot early-stop on a class it has not
     trained on."""
-    y = frame[target]
     if task != "classification":
         return train_test_split(frame, test_size=share, random_state=seed)
-    counts = y.value_counts()
-    single = y.isin(counts[counts < 2].index).to_numpy()
+    single = rows_of_small_classes(frame[target], task, 2)
     rest = frame[~single]
     fit, val = train_test_split(rest, test_size=share, random_state=seed, stratify=rest[target])
     return (pd.concat([fit, frame[single]]) if single.any() else fit), val

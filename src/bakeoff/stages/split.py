@@ -19,7 +19,6 @@ import pandas as pd
 
 from bakeoff import setup_process
 from bakeoff.data.splitting import (
-    classes_missing_from_train,
     duplicate_documents,
     missing_classes,
     split_frame,
@@ -29,7 +28,7 @@ from bakeoff.fileio import read_json, write_json, write_parquet
 from bakeoff.guard import hold_workspace
 from bakeoff.params import load_params
 from bakeoff.paths import DATA_CARD, DATASET, SPLIT_REPORT, SPLITS, split_path
-from bakeoff.problems import summary
+from bakeoff.problems import CardError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +48,15 @@ def main() -> None:
             seed=params.seed,
             key=params.data.key,
             batches=card["batches"],
+            file=params.data.source_file,
         )
-    except ValueError as exc:
+    except CardError as exc:
         raise SystemExit(f"split of {DATASET}: {exc}") from None
-    if card["task"] == "classification":
-        if unlearnable := classes_missing_from_train(
-            parts, card["target"], params.data.source_file
-        ):
-            # Before any part is written: nothing downstream could train or score on these.
-            log.error("split of %s failed\n%s", DATASET, summary(unlearnable))
-            sys.exit(1)
-        if gaps := missing_classes(parts, card["target"]):
-            log.warning("%s (split.method %s)", gaps, params.split.method)
+    except DataError as exc:  # before any part is written
+        log.error("split of %s failed\n%s", DATASET, exc)
+        sys.exit(1)
+    if card["task"] == "classification" and (gaps := missing_classes(parts, card["target"])):
+        log.warning("%s (split.method %s)", gaps, params.split.method)
     skewed = unrepresentative_parts(parts, card["target"], card["task"])
     for found in skewed:
         log.warning(
